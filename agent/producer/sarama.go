@@ -1,0 +1,215 @@
+package producer
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+
+	"github.com/IBM/sarama"
+
+	"github.com/kperf/kperf/internal/props"
+)
+
+// SaramaOptions configure a sarama client.
+type SaramaOptions struct {
+	Brokers  []string
+	Topic    string
+	Settings props.Producer
+	// Payloads are the record values; Record.Payload indexes them.
+	Payloads [][]byte
+	// Seed picks the sticky partitioner's first partition.
+	Seed int64
+	// Clock stamps completions.
+	Clock Clock
+	// Completer receives completions.
+	Completer Completer
+	// Tune, when set, adjusts the sarama config last.
+	Tune func(*sarama.Config)
+}
+
+type saramaClient struct {
+	p        sarama.AsyncProducer
+	client   sarama.Client
+	topic    string
+	values   []sarama.Encoder // payloads boxed once, so Send does not allocate
+	clock    Clock
+	complete Completer
+	done     chan struct{}
+}
+
+// saramaRecord embeds the message sarama carries, so one allocation serves
+// both for the record's whole life.
+type saramaRecord struct {
+	rec Record
+	msg sarama.ProducerMessage
+}
+
+// SaramaConfig maps producer settings onto a sarama config.
+func SaramaConfig(s props.Producer, seed int64) *sarama.Config {
+	cfg := sarama.NewConfig()
+	cfg.ClientID = s.ClientID
+	cfg.Version = sarama.V3_6_0_0
+	cfg.Metadata.Full = false
+	cfg.Metadata.AllowAutoTopicCreation = false
+	cfg.ChannelBufferSize = 4096
+	cfg.Producer.Return.Successes = true
+	cfg.Producer.Return.Errors = true
+	switch s.Acks {
+	case props.AcksNone:
+		cfg.Producer.RequiredAcks = sarama.NoResponse
+	case props.AcksLeader:
+		cfg.Producer.RequiredAcks = sarama.WaitForLocal
+	default:
+		cfg.Producer.RequiredAcks = sarama.WaitForAll
+	}
+	cfg.Producer.Flush.Bytes = s.BatchBytes
+	cfg.Producer.Flush.Frequency = s.Linger
+	cfg.Producer.MaxMessageBytes = s.MaxRequestBytes
+	cfg.Producer.Timeout = s.RequestTimeout
+	cfg.Producer.Retry.Max = s.Retries
+	cfg.Net.MaxOpenRequests = s.MaxInFlight
+	if s.Idempotent {
+		cfg.Producer.Idempotent = true
+		cfg.Net.MaxOpenRequests = 1 // sarama's requirement for idempotence
+	}
+	switch s.Compression {
+	case "gzip":
+		cfg.Producer.Compression = sarama.CompressionGZIP
+	case "snappy":
+		cfg.Producer.Compression = sarama.CompressionSnappy
+	case "lz4":
+		cfg.Producer.Compression = sarama.CompressionLZ4
+	case "zstd":
+		cfg.Producer.Compression = sarama.CompressionZSTD
+	default:
+		cfg.Producer.Compression = sarama.CompressionNone
+	}
+	batch := s.BatchBytes
+	cfg.Producer.Partitioner = func(string) sarama.Partitioner {
+		return &stickyPartitioner{batchBytes: batch, r: rand.New(rand.NewPCG(uint64(seed), 11))}
+	}
+	return cfg
+}
+
+// NewSarama connects a sarama async producer and starts draining its
+// completions into o.Completer.
+func NewSarama(o SaramaOptions) (Client, error) {
+	cfg := SaramaConfig(o.Settings, o.Seed)
+	if o.Tune != nil {
+		o.Tune(cfg)
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("sarama config: %w", err)
+	}
+	client, err := sarama.NewClient(o.Brokers, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("connect to kafka %v: %w", o.Brokers, err)
+	}
+	if _, err := client.Partitions(o.Topic); err != nil {
+		client.Close()
+		return nil, fmt.Errorf("topic %s: %w", o.Topic, err)
+	}
+	p, err := sarama.NewAsyncProducerFromClient(client)
+	if err != nil {
+		client.Close()
+		return nil, fmt.Errorf("sarama producer: %w", err)
+	}
+	c := &saramaClient{p: p, client: client, topic: o.Topic, clock: o.Clock, complete: o.Completer, done: make(chan struct{})}
+	c.values = make([]sarama.Encoder, len(o.Payloads))
+	for i, v := range o.Payloads {
+		c.values[i] = sarama.ByteEncoder(v)
+	}
+	successes, errs := make(chan struct{}), make(chan struct{})
+	go c.drainSuccesses(successes)
+	go c.drainErrors(errs)
+	go func() { <-successes; <-errs; close(c.done) }()
+	return c, nil
+}
+
+func (c *saramaClient) NewRecord() *Record {
+	sr := &saramaRecord{}
+	sr.rec.slot = sr
+	return &sr.rec
+}
+
+func (c *saramaClient) Send(ctx context.Context, r *Record) bool {
+	sr := r.slot.(*saramaRecord)
+	sr.msg = sarama.ProducerMessage{Topic: c.topic, Value: c.values[r.Payload], Metadata: sr}
+	select {
+	case c.p.Input() <- &sr.msg:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+func (c *saramaClient) Close() error {
+	c.p.AsyncClose()
+	<-c.done
+	return c.client.Close()
+}
+
+// completionBatch bounds how many completions are recorded under one lock.
+const completionBatch = 256
+
+func (c *saramaClient) drainSuccesses(done chan<- struct{}) {
+	defer close(done)
+	batch := make([]*Record, 0, completionBatch)
+	for m := range c.p.Successes() {
+		now := c.clock.Now()
+		batch = append(batch[:0], &m.Metadata.(*saramaRecord).rec)
+	more:
+		for len(batch) < completionBatch {
+			select {
+			case m, ok := <-c.p.Successes():
+				if !ok {
+					break more
+				}
+				batch = append(batch, &m.Metadata.(*saramaRecord).rec)
+			default:
+				break more
+			}
+		}
+		c.complete.Complete(batch, now)
+	}
+}
+
+func (c *saramaClient) drainErrors(done chan<- struct{}) {
+	defer close(done)
+	batch := make([]*Record, 1)
+	for pe := range c.p.Errors() {
+		now := c.clock.Now()
+		r := &pe.Msg.Metadata.(*saramaRecord).rec
+		r.Err = pe.Err
+		batch[0] = r
+		c.complete.Complete(batch, now)
+	}
+}
+
+// stickyPartitioner sends records to one partition until about a batch of
+// bytes went there, then moves to the next, like the Java client's default
+// for records without keys: full batches, spread over all partitions.
+// sarama calls it from one goroutine per topic.
+type stickyPartitioner struct {
+	batchBytes int
+	filled     int
+	cur        int32
+	started    bool
+	r          *rand.Rand
+}
+
+func (p *stickyPartitioner) Partition(m *sarama.ProducerMessage, n int32) (int32, error) {
+	if !p.started {
+		p.cur, p.started = p.r.Int32N(n), true
+	}
+	if p.filled >= p.batchBytes {
+		p.cur, p.filled = p.cur+1, 0
+	}
+	if p.cur >= n {
+		p.cur = 0
+	}
+	p.filled += m.Value.Length()
+	return p.cur, nil
+}
+
+func (p *stickyPartitioner) RequiresConsistency() bool { return false }

@@ -1,0 +1,258 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	kperfv1 "github.com/kperf/kperf/api/proto/kperf/v1"
+	"github.com/kperf/kperf/agent/producer"
+	"github.com/kperf/kperf/internal/props"
+)
+
+// runner is one prepared test on this agent.
+type runner struct {
+	a        *kperfv1.Assignment
+	clock    producer.Clock
+	workers  []*producer.Worker
+	clients  []producer.Client
+	minTick  time.Duration
+	interval int64
+	wg       sync.WaitGroup
+	started  bool
+	prevSent int64 // records sent up to the last interval
+}
+
+// prepare connects one client per worker and builds payloads. On error
+// everything made so far is closed.
+func prepare(ctx context.Context, a *kperfv1.Assignment, settings props.Producer, log hclog.Logger) (*runner, error) {
+	payloads := payloadsFor(a)
+	sizes := make([]int32, len(payloads))
+	var total int64
+	for i, p := range payloads {
+		sizes[i] = int32(len(p))
+		total += int64(len(p))
+	}
+	if largest := int(slicesMax(sizes)); largest > settings.MaxRequestBytes {
+		return nil, fmt.Errorf("record of %d bytes is larger than max.request.size %d", largest, settings.MaxRequestBytes)
+	}
+	avg := max(1, total/int64(len(payloads)))
+	// Each worker may have its share of buffer.memory outstanding.
+	outstanding := int(min(max(settings.BufferBytes/avg, 64), 1<<18))
+
+	r := &runner{a: a, clock: producer.NewClock(), interval: a.GetIntervalNs(), minTick: time.Second}
+	for i, s := range schedules(a) {
+		if err := ctx.Err(); err != nil {
+			r.close()
+			return nil, err
+		}
+		w := producer.NewWorker(s, r.clock, sizes, outstanding)
+		c, err := producer.NewSarama(producer.SaramaOptions{
+			Brokers:   a.GetBootstrapServers(),
+			Topic:     a.GetTopic(),
+			Settings:  settings,
+			Payloads:  payloads,
+			Seed:      a.GetSeed() + int64(a.GetAgentIndex())*1000 + int64(i),
+			Clock:     r.clock,
+			Completer: w,
+		})
+		if err != nil {
+			r.close()
+			return nil, fmt.Errorf("worker %d: %w", i, err)
+		}
+		w.SetClient(c)
+		r.workers = append(r.workers, w)
+		r.clients = append(r.clients, c)
+		if p := s.Period(); p > 0 {
+			r.minTick = min(r.minTick, p)
+		}
+	}
+	log.Debug("workers ready", "outstanding_per_worker", outstanding, "payloads", len(payloads))
+	return r, nil
+}
+
+func slicesMax(s []int32) int32 {
+	var m int32
+	for _, v := range s {
+		m = max(m, v)
+	}
+	return m
+}
+
+// close releases the clients of a runner that never started; a started
+// runner's workers close their own clients.
+func (r *runner) close() {
+	if r.started {
+		r.wg.Wait()
+		return
+	}
+	for _, c := range r.clients {
+		c.Close()
+	}
+}
+
+// graceAfterEnd is how long past the planned end an agent waits for the
+// controller before giving up on its own.
+const graceAfterEnd = 60 * time.Second
+
+// run starts the workers at the wall-clock time at, reports every interval,
+// and ends with Final. It returns when every worker has stopped and its
+// client is closed.
+func (r *runner) run(ctx context.Context, stream kperfv1.AgentService_RunServer, at int64, stopped <-chan struct{}, log hclog.Logger) error {
+	start := r.clock.FromWall(at)
+	var end int64
+	if d := r.a.GetDurationNs(); d > 0 {
+		end = start + d
+		// A hard deadline backs up the lease.
+		deadline := time.Duration(end-r.clock.Now()) + time.Duration(r.a.GetLeaseTimeoutNs()) + graceAfterEnd
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeoutCause(ctx, deadline, errors.New("hard deadline passed"))
+		defer cancel()
+	}
+	sendCtx, stopSending := context.WithCancel(ctx)
+	defer stopSending()
+	go func() {
+		select {
+		case <-stopped:
+			stopSending()
+		case <-sendCtx.Done():
+		}
+	}()
+
+	r.started = true
+	done := make(chan struct{})
+	for i, w := range r.workers {
+		r.wg.Add(1)
+		go func() {
+			defer r.wg.Done()
+			w.Run(sendCtx, start, end)
+			if err := r.clients[i].Close(); err != nil {
+				log.Warn("close kafka client", "worker", i, "error", err)
+			}
+		}()
+	}
+	go func() { r.wg.Wait(); close(done) }()
+	defer r.wg.Wait()
+
+	// Wait for the start, then say when it was.
+	if wait := time.Duration(start - r.clock.Now()); wait > 0 {
+		select {
+		case <-time.After(wait):
+		case <-done:
+		}
+	}
+	if err := stream.Send(&kperfv1.RunResponse{Msg: &kperfv1.RunResponse_Started{Started: &kperfv1.Started{StartedUnixNano: r.clock.Wall(r.clock.Now())}}}); err != nil {
+		stopSending()
+		return err
+	}
+	log.Info("started", "late", time.Duration(r.clock.Now()-start))
+
+	var window, totals producer.Stats
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	var seq int64
+	var sendErr error
+	for finished := false; !finished; seq++ {
+		boundary := start + (seq+1)*r.interval
+		timer.Reset(time.Duration(boundary - r.clock.Now()))
+		select {
+		case <-timer.C:
+		case <-done:
+			finished = true
+		}
+		winEnd := boundary
+		if finished {
+			winEnd = r.clock.Now()
+		}
+		for _, w := range r.workers {
+			w.Drain(&window)
+		}
+		totals.Acked += window.Acked
+		totals.Failed += window.Failed
+		totals.BytesAcked += window.BytesAcked
+		if sendErr == nil {
+			sendErr = stream.Send(&kperfv1.RunResponse{Msg: &kperfv1.RunResponse_Interval{Interval: r.intervalMsg(seq, start, winEnd, &window, &totals)}})
+			if sendErr != nil {
+				stopSending() // nobody is listening: stop producing now
+			}
+		}
+		for k, v := range window.Errors {
+			if totals.Errors == nil {
+				totals.Errors = map[string]int64{}
+			}
+			totals.Errors[k] += v
+		}
+		window.Reset()
+	}
+	if sendErr != nil {
+		return sendErr
+	}
+	reason := "done"
+	switch {
+	case ctx.Err() != nil:
+		reason = context.Cause(ctx).Error()
+	case isClosed(stopped):
+		reason = "stopped by controller"
+	}
+	log.Info("finished", "reason", reason, "acked", totals.Acked, "failed", totals.Failed)
+	return stream.Send(&kperfv1.RunResponse{Msg: &kperfv1.RunResponse_Final{Final: &kperfv1.Final{
+		Totals:      &kperfv1.Counters{Sent: r.sent(), Acked: totals.Acked, Failed: totals.Failed, BytesAcked: totals.BytesAcked, Errors: totals.Errors},
+		EndUnixNano: r.clock.Wall(r.clock.Now()),
+		Intervals:   seq,
+		Reason:      reason,
+	}}})
+}
+
+func isClosed(c <-chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
+	}
+}
+
+func (r *runner) sent() int64 {
+	var n int64
+	for _, w := range r.workers {
+		n += w.Sent()
+	}
+	return n
+}
+
+// intervalMsg builds the message of window seq ending at winEnd.
+func (r *runner) intervalMsg(seq, start, winEnd int64, w, totals *producer.Stats) *kperfv1.Interval {
+	var scheduled int64
+	for _, wk := range r.workers {
+		scheduled += wk.Schedule().Due(time.Duration(winEnd - start))
+	}
+	sent := r.sent()
+	windowSent := sent - r.prevSent
+	r.prevSent = sent
+	clamped := w.Ack.Clamped() + w.Service.Clamped() + w.Delay.Clamped() + w.Err.Clamped()
+	behind := scheduled > 0 && float64(sent) < 0.99*float64(scheduled)
+	if !behind && w.Delay.Count() > 0 {
+		limit := max(10*r.minTick, 10*time.Millisecond)
+		behind = w.Delay.Percentiles(99)[0] > int64(limit)
+	}
+	return &kperfv1.Interval{
+		Seq:           seq,
+		StartUnixNano: r.clock.Wall(start + seq*r.interval),
+		EndUnixNano:   r.clock.Wall(winEnd),
+		Counters: &kperfv1.Counters{
+			Sent: windowSent, Acked: w.Acked, Failed: w.Failed, BytesAcked: w.BytesAcked, Clamped: clamped, Errors: w.Errors,
+		},
+		AckLatency:      w.Ack.Proto(),
+		ServiceTime:     w.Service.Proto(),
+		SendDelay:       w.Delay.Proto(),
+		ErrorLatency:    w.Err.Proto(),
+		ScheduledTotal:  scheduled,
+		SentTotal:       sent,
+		GeneratorBehind: behind,
+		InFlight:        sent - totals.Acked - totals.Failed,
+	}
+}

@@ -1,0 +1,284 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"runtime"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	kperfv1 "github.com/kperf/kperf/api/proto/kperf/v1"
+	"github.com/kperf/kperf/internal/pace"
+	"github.com/kperf/kperf/internal/props"
+)
+
+// ProtocolVersion is the controller-agent protocol this agent speaks.
+const ProtocolVersion = 1
+
+// Drivers lists the Kafka client drivers an agent runs.
+var drivers = []string{"sarama"}
+
+// Limits are the caps an agent enforces on a plan slice.
+type Limits struct {
+	MaxWorkers     int
+	MaxRecordSize  int
+	MaxBufferBytes int64
+}
+
+// DefaultLimits returns the caps used when none are configured.
+func DefaultLimits() Limits {
+	return Limits{MaxWorkers: 256, MaxRecordSize: 16 << 20, MaxBufferBytes: 4 << 30}
+}
+
+// Option configures a Server.
+type Option func(*Server)
+
+// WithLogger sets the logger; the default discards.
+func WithLogger(l hclog.Logger) Option { return func(s *Server) { s.log = l } }
+
+// WithLimits sets the caps on plan slices; the default is DefaultLimits.
+func WithLimits(l Limits) Option { return func(s *Server) { s.limits = l } }
+
+// WithVersion sets the build version reported by Info.
+func WithVersion(v string) Option { return func(s *Server) { s.version = v } }
+
+// Server implements kperfv1.AgentServiceServer. It runs one test at a time.
+type Server struct {
+	kperfv1.UnimplementedAgentServiceServer
+	log     hclog.Logger
+	limits  Limits
+	version string
+	busy    atomic.Bool
+}
+
+// New returns an agent server.
+func New(opts ...Option) *Server {
+	s := &Server{log: hclog.NewNullLogger(), limits: DefaultLimits(), version: "dev"}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
+}
+
+// Info describes the agent.
+func (s *Server) Info(context.Context, *kperfv1.InfoRequest) (*kperfv1.InfoResponse, error) {
+	host, _ := os.Hostname()
+	return &kperfv1.InfoResponse{
+		Version:         s.version,
+		ProtocolVersion: ProtocolVersion,
+		Hostname:        host,
+		Cores:           int32(runtime.GOMAXPROCS(0)),
+		Drivers:         slices.Clone(drivers),
+		Limits: &kperfv1.AgentLimits{
+			MaxWorkers:     int32(s.limits.MaxWorkers),
+			MaxRecordSize:  int32(s.limits.MaxRecordSize),
+			MaxBufferBytes: s.limits.MaxBufferBytes,
+		},
+		Busy: s.busy.Load(),
+	}, nil
+}
+
+// prepareTimeout bounds the wait for the first message of a Run stream.
+const prepareTimeout = 30 * time.Second
+
+// Run runs one test: Prepare, Ready, Start, intervals, Final.
+func (s *Server) Run(stream kperfv1.AgentService_RunServer) error {
+	if !s.busy.CompareAndSwap(false, true) {
+		return status.Error(codes.FailedPrecondition, "agent busy: another test is running")
+	}
+	defer s.busy.Store(false)
+
+	first, err := recvWithin(stream, prepareTimeout)
+	if err != nil {
+		return err
+	}
+	prep := first.GetPrepare()
+	if prep == nil {
+		return status.Error(codes.InvalidArgument, "first message must be Prepare")
+	}
+	if prep.GetProtocolVersion() != ProtocolVersion {
+		return status.Errorf(codes.FailedPrecondition, "controller speaks protocol v%d, agent v%d", prep.GetProtocolVersion(), ProtocolVersion)
+	}
+	log := s.log.With("run_id", prep.GetRunId())
+	a := prep.GetAssignment()
+	if err := s.check(a); err != nil {
+		return status.Error(codes.InvalidArgument, err.Error())
+	}
+	settings, err := props.Parse(a.GetProducerProps())
+	if err != nil {
+		return status.Error(codes.InvalidArgument, err.Error())
+	}
+
+	ctx, cancel := context.WithCancelCause(stream.Context())
+	defer cancel(nil)
+	began := time.Now()
+	r, err := prepare(ctx, a, settings, log)
+	if err != nil {
+		return status.Error(codes.Unavailable, err.Error())
+	}
+	defer r.close()
+	log.Info("prepared", "workers", len(r.workers), "took", time.Since(began))
+	if err := stream.Send(&kperfv1.RunResponse{Msg: &kperfv1.RunResponse_Ready{Ready: &kperfv1.Ready{PrepareNs: int64(time.Since(began))}}}); err != nil {
+		return err
+	}
+
+	// From here one goroutine reads the controller (the lease) and this one
+	// runs the test and does all the sending.
+	lease := time.Duration(a.GetLeaseTimeoutNs())
+	starts := make(chan int64, 1)
+	stopped := make(chan struct{})
+	go readController(stream, lease, starts, stopped, cancel)
+
+	var at int64
+	select {
+	case at = <-starts:
+	case <-ctx.Done():
+		return status.Errorf(codes.Canceled, "run ended before start: %v", context.Cause(ctx))
+	}
+	return r.run(ctx, stream, at, stopped, log)
+}
+
+// check applies the agent's limits to an assignment.
+func (s *Server) check(a *kperfv1.Assignment) error {
+	switch {
+	case a == nil:
+		return errors.New("prepare without assignment")
+	case a.GetTopic() == "":
+		return errors.New("assignment has no topic")
+	case len(a.GetBootstrapServers()) == 0:
+		return errors.New("assignment has no bootstrap servers")
+	case len(a.GetWorkers()) == 0:
+		return errors.New("assignment has no workers")
+	case len(a.GetWorkers()) > s.limits.MaxWorkers:
+		return fmt.Errorf("assignment asks for %d workers, agent limit is %d", len(a.GetWorkers()), s.limits.MaxWorkers)
+	case len(a.GetPayloads()) == 0 && (a.GetRecordSize() < 1 || int(a.GetRecordSize()) > s.limits.MaxRecordSize):
+		return fmt.Errorf("record size %d outside 1..%d", a.GetRecordSize(), s.limits.MaxRecordSize)
+	case a.GetIntervalNs() < int64(10*time.Millisecond):
+		return fmt.Errorf("interval %v too short", time.Duration(a.GetIntervalNs()))
+	case a.GetDriver() != "" && !slices.Contains(drivers, a.GetDriver()):
+		return fmt.Errorf("driver %q not supported (agent has %v)", a.GetDriver(), drivers)
+	}
+	for i, w := range a.GetWorkers() {
+		if w.GetNumRecords() <= 0 && a.GetDurationNs() <= 0 {
+			return fmt.Errorf("worker %d has neither a record count nor a duration", i)
+		}
+	}
+	return nil
+}
+
+// recvWithin receives one message, giving up after d.
+func recvWithin(stream kperfv1.AgentService_RunServer, d time.Duration) (*kperfv1.RunRequest, error) {
+	type result struct {
+		m   *kperfv1.RunRequest
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		m, err := stream.Recv()
+		ch <- result{m, err}
+	}()
+	select {
+	case r := <-ch:
+		return r.m, r.err
+	case <-time.After(d):
+		return nil, status.Errorf(codes.DeadlineExceeded, "no Prepare within %v", d)
+	}
+}
+
+// readController reads the controller's messages until the stream ends.
+// Every message renews the lease; when the lease expires or the stream
+// breaks, the run is cancelled. Stop closes stopped.
+func readController(stream kperfv1.AgentService_RunServer, lease time.Duration, starts chan<- int64, stopped chan<- struct{}, cancel context.CancelCauseFunc) {
+	msgs := make(chan *kperfv1.RunRequest)
+	errc := make(chan error, 1)
+	go func() {
+		for {
+			m, err := stream.Recv()
+			if err != nil {
+				errc <- err
+				return
+			}
+			select {
+			case msgs <- m:
+			case <-stream.Context().Done():
+				return
+			}
+		}
+	}()
+	timer := time.NewTimer(lease)
+	defer timer.Stop()
+	var stopOnce sync.Once
+	for {
+		select {
+		case m := <-msgs:
+			timer.Reset(lease)
+			switch {
+			case m.GetStart() != nil:
+				select {
+				case starts <- m.GetStart().GetAtUnixNano():
+				default:
+				}
+			case m.GetStop() != nil:
+				stopOnce.Do(func() { close(stopped) })
+			}
+		case err := <-errc:
+			if errors.Is(err, io.EOF) {
+				err = errors.New("controller closed the stream")
+			}
+			cancel(fmt.Errorf("lease lost: %w", err))
+			return
+		case <-timer.C:
+			cancel(fmt.Errorf("lease expired: no controller message for %v", lease))
+			return
+		case <-stream.Context().Done():
+			cancel(context.Cause(stream.Context()))
+			return
+		}
+	}
+}
+
+// payloadsFor returns the record values of an assignment: the given
+// payloads, or random upper-case letters of the record size (the Java
+// tool's alphabet, so compression behaves alike), several distinct ones.
+func payloadsFor(a *kperfv1.Assignment) [][]byte {
+	if len(a.GetPayloads()) > 0 {
+		return a.GetPayloads()
+	}
+	size := int(a.GetRecordSize())
+	n := min(64, max(1, (16<<20)/size))
+	r := rand.New(rand.NewPCG(uint64(a.GetSeed()), uint64(a.GetAgentIndex())))
+	out := make([][]byte, n)
+	for i := range out {
+		b := make([]byte, size)
+		for j := range b {
+			b[j] = byte('A' + r.IntN(26))
+		}
+		out[i] = b
+	}
+	return out
+}
+
+// schedules builds each worker's schedule, with phase offsets spreading
+// all workers of all agents evenly over one tick period.
+func schedules(a *kperfv1.Assignment) []pace.Schedule {
+	ws := a.GetWorkers()
+	out := make([]pace.Schedule, len(ws))
+	total := int(max(1, a.GetAgentCount())) * len(ws)
+	for i, w := range ws {
+		s := pace.New(w.GetRatePerSec(), w.GetNumRecords(), 0, a.GetJitter(), a.GetSeed()+int64(i))
+		slot := int(a.GetAgentIndex())*len(ws) + i
+		phase := time.Duration(int64(s.Period()) * int64(slot) / int64(total))
+		out[i] = pace.New(w.GetRatePerSec(), w.GetNumRecords(), phase, a.GetJitter(), a.GetSeed()+int64(i)+int64(a.GetAgentIndex())<<20)
+	}
+	return out
+}

@@ -1,0 +1,49 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/kperf/kperf/controller"
+)
+
+func agentsCmd(args []string) int {
+	fs := flag.NewFlagSet("agents", flag.ContinueOnError)
+	agents := fs.String("agents", "", "agents to query: host:port,host:port,...")
+	timeout := fs.Duration("dial-timeout", 10*time.Second, "give up on an unreachable agent after this long")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: kperf-controller agents --agents host:port,...\n\nLists each agent's version, host, cores and state; exits 1 if any is unreachable.\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitUsage
+	}
+	addrs := splitList(*agents)
+	if len(addrs) == 0 {
+		return usageErr("agents: --agents is required")
+	}
+	infos, err := controller.Info(context.Background(), addrs, *timeout)
+	if err != nil {
+		return fail(err)
+	}
+	w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "ADDRESS\tVERSION\tPROTOCOL\tHOST\tCORES\tDRIVERS\tSTATE")
+	for i, in := range infos {
+		state := "ready"
+		if in.GetBusy() {
+			state = "busy"
+		}
+		fmt.Fprintf(w, "%s\t%s\tv%d\t%s\t%d\t%s\t%s\n", addrs[i], in.GetVersion(), in.GetProtocolVersion(), in.GetHostname(), in.GetCores(), strings.Join(in.GetDrivers(), ","), state)
+	}
+	w.Flush()
+	return exitOK
+}

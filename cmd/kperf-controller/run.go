@@ -1,0 +1,138 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/hashicorp/go-hclog"
+
+	kperfv1 "github.com/kperf/kperf/api/proto/kperf/v1"
+	"github.com/kperf/kperf/controller"
+	"github.com/kperf/kperf/controller/local"
+)
+
+func runCmd(args []string) int {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	planFile := fs.String("f", "", "test plan file, YAML or JSON; flags override its keys")
+	agents := fs.String("agents", "", "agents to use: host:port,host:port,...")
+	localN := fs.Int("local", 0, "start N agents in this process (and an in-process broker unless --bootstrap-servers is given)")
+	out := fs.String("out", "", "results directory (default results/<timestamp>)")
+	dialTimeout := fs.Duration("dial-timeout", 10*time.Second, "give up on an unreachable agent after this long")
+	logLevel := fs.String("log-level", "warn", "log level: trace, debug, info, warn, error")
+	pf := controller.BindPlanFlags(fs)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), `Usage: kperf-controller run [flags]
+
+Runs one produce test across agents and prints kafka-producer-perf-test's
+lines for the aggregate, then writes summary.json, intervals.csv and
+latency.hlog to the results directory.
+
+Examples:
+  kperf-controller run --local 3
+  kperf-controller run --agents h1:7070,h2:7070,h3:7070 --bootstrap-servers b1:9092 -f plan.yaml
+  kperf-controller run --agents h1:7070 --bootstrap-servers b1:9092 --topic t --num-records 1000000 \
+      --record-size 250 --throughput -1 --producer-props acks=1 linger.ms=10 compression.type=lz4
+
+Flags (every plan key has one):
+`)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(controller.ExpandListArgs(args, pf.ListFlags())); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitUsage
+	}
+	if fs.NArg() > 0 {
+		return usageErr("unexpected argument %q", fs.Arg(0))
+	}
+	level := hclog.LevelFromString(*logLevel)
+	if level == hclog.NoLevel {
+		return usageErr("--log-level %q is not one of trace, debug, info, warn, error", *logLevel)
+	}
+	log := hclog.New(&hclog.LoggerOptions{Name: "kperf-controller", Level: level, Output: os.Stderr})
+	if level <= hclog.Debug {
+		sarama.Logger = log.Named("sarama").StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true})
+	}
+
+	spec := &kperfv1.TestPlan{}
+	if *planFile != "" {
+		var err error
+		if spec, err = controller.LoadPlan(*planFile); err != nil {
+			return fail(err)
+		}
+	}
+	if err := pf.Apply(spec); err != nil {
+		return usageErr("%v", err)
+	}
+	if _, err := controller.Resolve(spec); err != nil {
+		return usageErr("%v", strings.ReplaceAll(err.Error(), "\n", "; "))
+	}
+	addrs := splitList(*agents)
+	switch {
+	case *localN < 0:
+		return usageErr("--local %d: want a positive number of agents", *localN)
+	case *localN > 0 && len(addrs) > 0:
+		return usageErr("give either --agents or --local, not both")
+	case *localN > 0:
+		env, err := local.Start(*localN, spec.GetBootstrapServers() == "" && spec.GetProducerProps()["bootstrap.servers"] == "", version, log)
+		if err != nil {
+			return fail(err)
+		}
+		defer env.Close()
+		if env.Bootstrap != "" {
+			spec.BootstrapServers = env.Bootstrap
+			fmt.Fprintf(os.Stderr, "local: in-process broker at %s, %d agents\n", env.Bootstrap, *localN)
+		}
+		addrs = env.Agents
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	go func() {
+		// A second signal exits at once.
+		<-ctx.Done()
+		sig := make(chan os.Signal, 1)
+		signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+		<-sig
+		os.Exit(exitInterrupted)
+	}()
+	s, err := controller.Run(ctx, spec, controller.Options{
+		Agents: addrs, OutDir: *out, Stdout: os.Stdout, Log: log, DialTimeout: *dialTimeout, Version: version,
+	})
+	if err != nil {
+		return fail(err)
+	}
+	if s.Interrupted {
+		return exitInterrupted
+	}
+	return exitOK
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func usageErr(format string, args ...any) int {
+	fmt.Fprintf(os.Stderr, "kperf-controller: "+format+"\n", args...)
+	return exitUsage
+}
+
+func fail(err error) int {
+	fmt.Fprintf(os.Stderr, "kperf-controller: %s\n", strings.ReplaceAll(err.Error(), "\n", "; "))
+	return exitFailed
+}

@@ -1,0 +1,108 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/keepalive"
+
+	kperfv1 "github.com/kperf/kperf/api/proto/kperf/v1"
+	"github.com/kperf/kperf/agent"
+)
+
+// AgentError is a failure of one agent, named by its address.
+type AgentError struct {
+	Addr string
+	Err  error
+}
+
+func (e *AgentError) Error() string { return fmt.Sprintf("agent %s: %v", e.Addr, e.Err) }
+func (e *AgentError) Unwrap() error { return e.Err }
+
+// agentConn is a connection to one agent.
+type agentConn struct {
+	addr   string
+	conn   *grpc.ClientConn
+	client kperfv1.AgentServiceClient
+	info   *kperfv1.InfoResponse
+	rtt    time.Duration
+}
+
+// maxMessageBytes bounds gRPC messages (payload files travel in Prepare).
+const maxMessageBytes = 256 << 20
+
+// dialAgent connects to addr and checks that it is a usable agent.
+func dialAgent(ctx context.Context, addr string, timeout time.Duration) (*agentConn, error) {
+	conn, err := grpc.NewClient(addr,
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 10 * time.Second, Timeout: 5 * time.Second}),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxMessageBytes), grpc.MaxCallSendMsgSize(maxMessageBytes)),
+	)
+	if err != nil {
+		return nil, &AgentError{addr, fmt.Errorf("bad address: %w", err)}
+	}
+	a := &agentConn{addr: addr, conn: conn, client: kperfv1.NewAgentServiceClient(conn)}
+	ictx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	began := time.Now()
+	// Wait for the connection, so a slow start is not an error, but give up
+	// at the timeout.
+	a.info, err = a.client.Info(ictx, &kperfv1.InfoRequest{}, grpc.WaitForReady(true))
+	a.rtt = time.Since(began)
+	if err != nil {
+		conn.Close()
+		if errors.Is(ictx.Err(), context.DeadlineExceeded) {
+			return nil, &AgentError{addr, fmt.Errorf("unreachable after %v", timeout)}
+		}
+		return nil, &AgentError{addr, fmt.Errorf("info: %w", err)}
+	}
+	if v := a.info.GetProtocolVersion(); v != agent.ProtocolVersion {
+		conn.Close()
+		return nil, &AgentError{addr, fmt.Errorf("speaks protocol v%d, this controller v%d: run the same kperf version on both sides", v, agent.ProtocolVersion)}
+	}
+	return a, nil
+}
+
+// Info fetches the description of every agent at addrs; errors name the
+// agent.
+func Info(ctx context.Context, addrs []string, timeout time.Duration) ([]*kperfv1.InfoResponse, error) {
+	out := make([]*kperfv1.InfoResponse, len(addrs))
+	conns, err := dialAll(ctx, addrs, timeout)
+	if err != nil {
+		return nil, err
+	}
+	for i, c := range conns {
+		out[i] = c.info
+		c.conn.Close()
+	}
+	return out, nil
+}
+
+// dialAll connects to every agent in parallel.
+func dialAll(ctx context.Context, addrs []string, timeout time.Duration) ([]*agentConn, error) {
+	out := make([]*agentConn, len(addrs))
+	errs := make([]error, len(addrs))
+	done := make(chan int)
+	for i, addr := range addrs {
+		go func() {
+			out[i], errs[i] = dialAgent(ctx, addr, timeout)
+			done <- i
+		}()
+	}
+	for range addrs {
+		<-done
+	}
+	if err := errors.Join(errs...); err != nil {
+		for _, c := range out {
+			if c != nil {
+				c.conn.Close()
+			}
+		}
+		return nil, err
+	}
+	return out, nil
+}

@@ -1,0 +1,118 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// admin does the controller's own Kafka work: topic setup and end offsets.
+type admin struct {
+	cl  *kgo.Client
+	adm *kadm.Client
+}
+
+// adminTimeout bounds each admin step, so an unreachable broker is an
+// error, not a hang.
+const adminTimeout = 15 * time.Second
+
+func newAdmin(brokers []string) (*admin, error) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.DialTimeout(5*time.Second), kgo.RequestRetries(2))
+	if err != nil {
+		return nil, fmt.Errorf("kafka client: %w", err)
+	}
+	return &admin{cl: cl, adm: kadm.NewClient(cl)}, nil
+}
+
+func (a *admin) close() { a.cl.Close() }
+
+// ensureTopic creates the topic when it is missing, waits until every
+// partition has a leader, and returns its partition count and
+// max.message.bytes.
+func (a *admin) ensureTopic(ctx context.Context, topic string, partitions int32, rf int16, configs map[string]string) (int, int, error) {
+	ctx, cancel := context.WithTimeout(ctx, adminTimeout)
+	defer cancel()
+	md, err := a.adm.Metadata(ctx, topic)
+	if err != nil {
+		return 0, 0, fmt.Errorf("kafka unreachable: %w", err)
+	}
+	td := md.Topics[topic]
+	if errors.Is(td.Err, kerr.UnknownTopicOrPartition) {
+		cfg := map[string]*string{}
+		for k, v := range configs {
+			cfg[k] = &v
+		}
+		resp, err := a.adm.CreateTopic(ctx, partitions, rf, cfg, topic)
+		if err == nil {
+			err = resp.Err
+		}
+		if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
+			if resp.ErrMessage != "" {
+				err = fmt.Errorf("%w (%s)", err, resp.ErrMessage)
+			}
+			return 0, 0, fmt.Errorf("create topic %s (partitions %d, replication factor %d): %w", topic, partitions, rf, err)
+		}
+	} else if td.Err != nil {
+		return 0, 0, fmt.Errorf("topic %s: %w", topic, td.Err)
+	}
+	// Wait until the topic is visible with a leader for every partition.
+	for {
+		md, err = a.adm.Metadata(ctx, topic)
+		if err == nil {
+			td = md.Topics[topic]
+			if td.Err == nil && len(td.Partitions) > 0 && allLed(td.Partitions) {
+				break
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return 0, 0, fmt.Errorf("topic %s has no leader for every partition after %v", topic, adminTimeout)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	maxBytes := 1048588 // Kafka's default message.max.bytes
+	rc, err := a.adm.DescribeTopicConfigs(ctx, topic)
+	if err == nil {
+		if r, err := rc.On(topic, nil); err == nil {
+			for _, c := range r.Configs {
+				if c.Key == "max.message.bytes" && c.Value != nil {
+					if n, err := strconv.Atoi(*c.Value); err == nil {
+						maxBytes = n
+					}
+				}
+			}
+		}
+	}
+	return len(td.Partitions), maxBytes, nil
+}
+
+func allLed(ps kadm.PartitionDetails) bool {
+	for _, p := range ps {
+		if p.Leader < 0 || p.Err != nil {
+			return false
+		}
+	}
+	return true
+}
+
+// endOffsets returns the sum of the topic's partition end offsets.
+func (a *admin) endOffsets(ctx context.Context, topic string) (int64, error) {
+	ctx, cancel := context.WithTimeout(ctx, adminTimeout)
+	defer cancel()
+	lo, err := a.adm.ListEndOffsets(ctx, topic)
+	if err == nil {
+		err = lo.Error()
+	}
+	if err != nil {
+		return 0, fmt.Errorf("end offsets of %s: %w", topic, err)
+	}
+	var sum int64
+	lo.Each(func(o kadm.ListedOffset) { sum += o.Offset })
+	return sum, nil
+}

@@ -1,0 +1,206 @@
+// Package report is the result model of a kperf run and its writers:
+// summary.json, intervals.csv, an HdrHistogram interval log (latency.hlog),
+// and the text lines in kafka-producer-perf-test's format.
+package report
+
+import (
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"github.com/kperf/kperf/internal/hist"
+)
+
+// Latency holds latency statistics in milliseconds.
+type Latency struct {
+	Mean float64 `json:"mean"`
+	P50  float64 `json:"p50"`
+	P95  float64 `json:"p95"`
+	P99  float64 `json:"p99"`
+	P999 float64 `json:"p999"`
+	Max  float64 `json:"max"`
+}
+
+// LatencyOf summarises a histogram of nanoseconds: exact mean and max,
+// HdrHistogram percentiles.
+func LatencyOf(h *hist.Hist) Latency {
+	ps := h.Percentiles(50, 95, 99, 99.9)
+	return Latency{Mean: h.Mean() / 1e6, P50: ms(ps[0]), P95: ms(ps[1]), P99: ms(ps[2]), P999: ms(ps[3]), Max: ms(h.Max())}
+}
+
+func ms(ns int64) float64 { return float64(ns) / 1e6 }
+
+// Agent is one agent's part of a run.
+type Agent struct {
+	Address  string `json:"address"`
+	Hostname string `json:"hostname"`
+	Version  string `json:"version"`
+	Workers  int    `json:"workers"`
+	Records  int64  `json:"records"`
+	Bytes    int64  `json:"bytes"`
+	Failed   int64  `json:"failed"`
+	Sent     int64  `json:"sent"`
+	// StartOffsetMs is when the agent began, relative to the common start.
+	StartOffsetMs float64 `json:"start_offset_ms"`
+	EndReason     string  `json:"end_reason"`
+}
+
+// Delivery compares what the producers were told with what the broker
+// stored.
+type Delivery struct {
+	Acked             int64 `json:"acked"`
+	BrokerOffsetDelta int64 `json:"broker_offset_delta"`
+	OK                bool  `json:"ok"`
+}
+
+// Summary is the result of one run.
+type Summary struct {
+	RunID     string `json:"run_id"`
+	StartedAt string `json:"started_at"`
+	Topic     string `json:"topic"`
+	// Records are acknowledged records over all agents.
+	Records int64 `json:"records"`
+	Bytes   int64 `json:"bytes"`
+	Failed  int64 `json:"failed"`
+	Sent    int64 `json:"sent"`
+	// DurationS runs from the common start to the last completion.
+	DurationS     float64 `json:"duration_s"`
+	RecordsPerSec float64 `json:"records_per_sec"`
+	// MBPerSec is in MiB/s, as kafka-producer-perf-test reports it.
+	MBPerSec float64 `json:"mb_per_sec"`
+	// TargetRecordsPerSec is the plan's rate; -1 when unlimited.
+	TargetRecordsPerSec float64 `json:"target_records_per_sec"`
+	// LatencyMs is from each record's intended send time to its ack.
+	LatencyMs Latency `json:"latency_ms"`
+	// ServiceTimeMs is from hand-off to the Kafka client to ack.
+	ServiceTimeMs Latency `json:"service_time_ms"`
+	// SendDelayMs is from intended send time to hand-off.
+	SendDelayMs    Latency          `json:"send_delay_ms"`
+	ErrorLatencyMs *Latency         `json:"error_latency_ms,omitempty"`
+	Errors         map[string]int64 `json:"errors,omitempty"`
+	// Clamped counts latency values outside the histogram range.
+	Clamped int64 `json:"clamped"`
+	// StartSkewMs is the spread of the agents' actual start times.
+	StartSkewMs float64 `json:"start_skew_ms"`
+	Intervals   int     `json:"intervals"`
+	// GeneratorBehindIntervals counts intervals where some agent could not
+	// keep its schedule: those measure the load generator, not Kafka.
+	GeneratorBehindIntervals int             `json:"generator_behind_intervals"`
+	Agents                   []Agent         `json:"agents"`
+	DeliveryCheck            Delivery        `json:"delivery_check"`
+	Interrupted              bool            `json:"interrupted"`
+	Plan                     json.RawMessage `json:"plan"`
+	ControllerVersion        string          `json:"controller_version"`
+}
+
+// Interval is one merged reporting interval.
+type Interval struct {
+	Seq             int64
+	StartS, EndS    float64 // relative to the common start
+	Records         int64
+	Bytes           int64
+	Failed          int64
+	Sent            int64
+	Agents          int
+	GeneratorBehind int
+	InFlight        int64
+	Latency         Latency
+	ServiceP99Ms    float64
+	SendDelayP99Ms  float64
+}
+
+// RecordsPerSec returns the interval's acked records per second.
+func (iv *Interval) RecordsPerSec() float64 { return perSec(float64(iv.Records), iv.EndS-iv.StartS) }
+
+// MBPerSec returns the interval's acked MiB per second.
+func (iv *Interval) MBPerSec() float64 { return perSec(float64(iv.Bytes)/(1<<20), iv.EndS-iv.StartS) }
+
+func perSec(v, s float64) float64 {
+	if s <= 0 {
+		return 0
+	}
+	return v / s
+}
+
+// WriteSummary writes summary.json into dir.
+func WriteSummary(dir string, s *Summary) error {
+	b, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode summary: %w", err)
+	}
+	return os.WriteFile(filepath.Join(dir, "summary.json"), append(b, '\n'), 0o644)
+}
+
+// IntervalHeader is the header row of intervals.csv.
+var IntervalHeader = []string{"seq", "start_s", "end_s", "records", "bytes", "failed", "records_per_sec", "mb_per_sec",
+	"mean_ms", "p50_ms", "p95_ms", "p99_ms", "p999_ms", "max_ms", "service_p99_ms", "send_delay_p99_ms",
+	"in_flight", "agents", "generator_behind_agents"}
+
+// WriteIntervals writes intervals.csv into dir.
+func WriteIntervals(dir string, ivs []Interval) error {
+	f, err := os.Create(filepath.Join(dir, "intervals.csv"))
+	if err != nil {
+		return err
+	}
+	w := csv.NewWriter(f)
+	w.Write(IntervalHeader)
+	g := func(v float64) string { return strconv.FormatFloat(v, 'f', 3, 64) }
+	d := func(v int64) string { return strconv.FormatInt(v, 10) }
+	for i := range ivs {
+		iv := &ivs[i]
+		w.Write([]string{d(iv.Seq), g(iv.StartS), g(iv.EndS), d(iv.Records), d(iv.Bytes), d(iv.Failed),
+			g(iv.RecordsPerSec()), g(iv.MBPerSec()), g(iv.Latency.Mean), g(iv.Latency.P50), g(iv.Latency.P95),
+			g(iv.Latency.P99), g(iv.Latency.P999), g(iv.Latency.Max), g(iv.ServiceP99Ms), g(iv.SendDelayP99Ms),
+			d(iv.InFlight), strconv.Itoa(iv.Agents), strconv.Itoa(iv.GeneratorBehind)})
+	}
+	w.Flush()
+	if err := w.Error(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// IntervalLine formats an interval like kafka-producer-perf-test's
+// periodic line.
+func IntervalLine(iv *Interval) string {
+	return fmt.Sprintf("%d records sent, %.1f records/sec (%.2f MB/sec), %.1f ms avg latency, %.1f ms max latency.",
+		iv.Records, iv.RecordsPerSec(), iv.MBPerSec(), iv.Latency.Mean, iv.Latency.Max)
+}
+
+// FinalLine formats a summary like kafka-producer-perf-test's last line
+// (percentiles in whole milliseconds, as the Java tool prints them).
+func FinalLine(s *Summary) string {
+	l := s.LatencyMs
+	return fmt.Sprintf("%d records sent, %f records/sec (%.2f MB/sec), %.2f ms avg latency, %.2f ms max latency, %d ms 50th, %d ms 95th, %d ms 99th, %d ms 99.9th.",
+		s.Records, s.RecordsPerSec, s.MBPerSec, l.Mean, l.Max, int64(l.P50), int64(l.P95), int64(l.P99), int64(l.P999))
+}
+
+// PrintDetails writes the lines after the final line: latency kinds, agents,
+// the delivery check.
+func PrintDetails(w io.Writer, s *Summary) {
+	p := func(name string, l Latency) {
+		fmt.Fprintf(w, "%-28s mean %.2f  p50 %.2f  p95 %.2f  p99 %.2f  p99.9 %.2f  max %.2f ms\n", name, l.Mean, l.P50, l.P95, l.P99, l.P999, l.Max)
+	}
+	p("latency (intended -> ack)", s.LatencyMs)
+	p("service time (send -> ack)", s.ServiceTimeMs)
+	p("send delay (intended -> send)", s.SendDelayMs)
+	for _, a := range s.Agents {
+		fmt.Fprintf(w, "agent %-21s %10d records %8d failed  start %+.2f ms  (%s)\n", a.Address, a.Records, a.Failed, a.StartOffsetMs, a.EndReason)
+	}
+	if s.Failed > 0 {
+		fmt.Fprintf(w, "failed records: %d %v\n", s.Failed, s.Errors)
+	}
+	if s.GeneratorBehindIntervals > 0 {
+		fmt.Fprintf(w, "warning: load generator fell behind its schedule in %d of %d intervals; those numbers measure kperf, not Kafka\n", s.GeneratorBehindIntervals, s.Intervals)
+	}
+	verdict := "ok"
+	if !s.DeliveryCheck.OK {
+		verdict = "MISMATCH"
+	}
+	fmt.Fprintf(w, "delivery check: %d acked, broker end offsets grew by %d: %s\n", s.DeliveryCheck.Acked, s.DeliveryCheck.BrokerOffsetDelta, verdict)
+}

@@ -1,0 +1,446 @@
+package controller
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	kperfv1 "github.com/kperf/kperf/api/proto/kperf/v1"
+	"github.com/kperf/kperf/agent"
+	"github.com/kperf/kperf/controller/report"
+	"github.com/kperf/kperf/internal/hist"
+)
+
+// ErrDeliveryMismatch means the acked records and the growth of the
+// topic's end offsets differ.
+var ErrDeliveryMismatch = errors.New("delivery check failed: acked records differ from the broker's end-offset growth")
+
+// Options configure Run.
+type Options struct {
+	// Agents are the agents' host:port addresses.
+	Agents []string
+	// OutDir receives the results; "" makes results/<timestamp>.
+	OutDir string
+	// Stdout receives the report lines; nil discards them.
+	Stdout io.Writer
+	// Log receives lifecycle logs; nil discards them.
+	Log hclog.Logger
+	// DialTimeout bounds reaching each agent; default 10 s.
+	DialTimeout time.Duration
+	// ReadyTimeout bounds preparing the agents; default 60 s.
+	ReadyTimeout time.Duration
+	// Version is the controller's build version.
+	Version string
+}
+
+func (o *Options) defaults() {
+	if o.Stdout == nil {
+		o.Stdout = io.Discard
+	}
+	if o.Log == nil {
+		o.Log = hclog.NewNullLogger()
+	}
+	if o.DialTimeout == 0 {
+		o.DialTimeout = 10 * time.Second
+	}
+	if o.ReadyTimeout == 0 {
+		o.ReadyTimeout = 60 * time.Second
+	}
+	if o.OutDir == "" {
+		o.OutDir = filepath.Join("results", time.Now().Format("20060102-150405"))
+	}
+}
+
+// stopGrace is how long agents get to send their Final after Stop.
+const stopGrace = 30 * time.Second
+
+// Run runs spec on the agents and returns the summary. It prints interval
+// lines and the final lines to o.Stdout and writes the results directory.
+// When ctx is cancelled the agents are stopped, and the partial results are
+// reported as interrupted. A delivery mismatch returns the summary and
+// ErrDeliveryMismatch.
+func Run(ctx context.Context, spec *kperfv1.TestPlan, o Options) (*report.Summary, error) {
+	o.defaults()
+	p, err := Resolve(spec)
+	if err != nil {
+		return nil, err
+	}
+	if len(p.BootstrapServer) == 0 {
+		return nil, errors.New("plan key bootstrap_servers is not set (flag --bootstrap-servers)")
+	}
+	if len(o.Agents) == 0 {
+		return nil, errors.New("no agents: give --agents host:port,... or --local N")
+	}
+	agents := o.Agents
+	if n := int(p.Spec.GetAgentCount()); n > 0 {
+		if n > len(agents) {
+			return nil, fmt.Errorf("plan key agent_count: plan asks for %d agents, only %d given", n, len(agents))
+		}
+		agents = agents[:n]
+	}
+	var payloads [][]byte
+	if f := p.Spec.GetPayloadFile(); f != "" {
+		if payloads, err = ReadPayloads(f, p.Spec.GetPayloadDelimiter()); err != nil {
+			return nil, err
+		}
+	}
+	assignments, err := Split(p, len(agents), payloads)
+	if err != nil {
+		return nil, err
+	}
+
+	conns, err := dialAll(ctx, agents, o.DialTimeout)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		for _, c := range conns {
+			c.conn.Close()
+		}
+	}()
+	for _, c := range conns {
+		if c.info.GetBusy() {
+			return nil, &AgentError{c.addr, errors.New("busy with another test")}
+		}
+	}
+
+	adm, err := newAdmin(p.BootstrapServer)
+	if err != nil {
+		return nil, err
+	}
+	defer adm.close()
+	partitions, maxBytes, err := adm.ensureTopic(ctx, p.Spec.GetTopic(), p.Spec.GetPartitions(), int16(p.Spec.GetReplicationFactor()), p.Spec.GetTopicConfigs())
+	if err != nil {
+		return nil, fmt.Errorf("kafka %v: %w", p.BootstrapServer, err)
+	}
+	if largest := largestRecord(p, payloads); largest+recordOverhead > maxBytes {
+		return nil, fmt.Errorf("plan key record_size: %d-byte records do not fit topic %s's max.message.bytes %d", largest, p.Spec.GetTopic(), maxBytes)
+	}
+	before, err := adm.endOffsets(ctx, p.Spec.GetTopic())
+	if err != nil {
+		return nil, fmt.Errorf("kafka %v: %w", p.BootstrapServer, err)
+	}
+	o.Log.Info("topic ready", "topic", p.Spec.GetTopic(), "partitions", partitions, "end_offsets", before)
+
+	if err := os.MkdirAll(o.OutDir, 0o755); err != nil {
+		return nil, fmt.Errorf("results directory: %w", err)
+	}
+	r := &run{o: o, plan: p, conns: conns, runID: newRunID()}
+	s, err := r.execute(ctx, assignments)
+	if err != nil {
+		return nil, err
+	}
+	after, err := adm.endOffsets(context.WithoutCancel(ctx), p.Spec.GetTopic())
+	if err != nil {
+		return nil, fmt.Errorf("kafka %v: %w", p.BootstrapServer, err)
+	}
+	s.DeliveryCheck = report.Delivery{Acked: s.Records, BrokerOffsetDelta: after - before, OK: s.Records == after-before}
+	if err := report.WriteSummary(o.OutDir, s); err != nil {
+		return nil, fmt.Errorf("write results: %w", err)
+	}
+	fmt.Fprintln(o.Stdout, report.FinalLine(s))
+	report.PrintDetails(o.Stdout, s)
+	fmt.Fprintf(o.Stdout, "results in %s\n", o.OutDir)
+	if !s.DeliveryCheck.OK {
+		return s, ErrDeliveryMismatch
+	}
+	return s, nil
+}
+
+// recordOverhead is a generous bound on the record batch and record headers
+// around one value.
+const recordOverhead = 128
+
+func largestRecord(p *Plan, payloads [][]byte) int {
+	if len(payloads) == 0 {
+		return int(p.Spec.GetRecordSize())
+	}
+	n := 0
+	for _, b := range payloads {
+		n = max(n, len(b))
+	}
+	return n
+}
+
+func newRunID() string {
+	b := make([]byte, 6)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// run is one test across agents in progress.
+type run struct {
+	o     Options
+	plan  *Plan
+	conns []*agentConn
+	runID string
+
+	intervals                     []report.Interval
+	ack, service, delay, failures hist.Hist
+	hlog                          *report.Hlog
+	start                         time.Time
+	behind                        int
+	clamped                       int64
+	errors                        map[string]int64
+}
+
+// event is one message or error from one agent's stream.
+type event struct {
+	agent int
+	msg   *kperfv1.RunResponse
+	err   error
+}
+
+// execute drives the Run streams: prepare all, start together, merge, and
+// collect finals.
+func (r *run) execute(ctx context.Context, assignments []*kperfv1.Assignment) (*report.Summary, error) {
+	// Streams live in their own context: cancelling it closes every stream,
+	// which stops every agent at once.
+	sctx, closeStreams := context.WithCancel(context.WithoutCancel(ctx))
+	defer closeStreams()
+	n := len(r.conns)
+	events := make(chan event, 16*n)
+	ctl := make([]chan *kperfv1.RunRequest, n)
+	for i, c := range r.conns {
+		stream, err := c.client.Run(sctx)
+		if err != nil {
+			return nil, &AgentError{c.addr, fmt.Errorf("open run: %w", err)}
+		}
+		ctl[i] = make(chan *kperfv1.RunRequest, 4)
+		go sendLoop(sctx, stream, ctl[i], r.plan.LeaseTimeout/4, i, events)
+		go recvLoop(sctx, stream, i, events)
+		ctl[i] <- &kperfv1.RunRequest{Msg: &kperfv1.RunRequest_Prepare{Prepare: &kperfv1.Prepare{
+			RunId: r.runID, ProtocolVersion: agent.ProtocolVersion, Assignment: assignments[i]}}}
+	}
+
+	// Every agent must be ready before anyone starts.
+	readyBy := time.NewTimer(r.o.ReadyTimeout)
+	defer readyBy.Stop()
+	var maxRTT time.Duration
+	for _, c := range r.conns {
+		maxRTT = max(maxRTT, c.rtt)
+	}
+	for ready := 0; ready < n; {
+		select {
+		case ev := <-events:
+			if ev.err != nil {
+				return nil, &AgentError{r.conns[ev.agent].addr, fmt.Errorf("prepare: %w", ev.err)}
+			}
+			if ev.msg.GetReady() == nil {
+				return nil, &AgentError{r.conns[ev.agent].addr, fmt.Errorf("prepare: unexpected %T", ev.msg.GetMsg())}
+			}
+			ready++
+		case <-readyBy.C:
+			return nil, fmt.Errorf("agents not ready after %v", r.o.ReadyTimeout)
+		case <-ctx.Done():
+			return nil, fmt.Errorf("interrupted while preparing agents: %w", context.Cause(ctx))
+		}
+	}
+
+	// Start together, far enough ahead that the Start message reaches all.
+	margin := max(300*time.Millisecond, 5*maxRTT)
+	r.start = time.Now().Add(margin)
+	for i := range ctl {
+		ctl[i] <- &kperfv1.RunRequest{Msg: &kperfv1.RunRequest_Start{Start: &kperfv1.Start{AtUnixNano: r.start.UnixNano()}}}
+	}
+	r.o.Log.Info("starting", "agents", n, "at", r.start.Format(time.RFC3339Nano), "run_id", r.runID)
+	var err error
+	if r.hlog, err = report.CreateHlog(r.o.OutDir, r.start); err != nil {
+		return nil, fmt.Errorf("write results: %w", err)
+	}
+	defer r.hlog.Close()
+
+	agentsOut := make([]report.Agent, n)
+	started := make([]int64, n)
+	for i, c := range r.conns {
+		agentsOut[i] = report.Agent{Address: c.addr, Hostname: c.info.GetHostname(), Version: c.info.GetVersion(), Workers: int(r.plan.Spec.GetWorkers())}
+	}
+	m := newMerger(n, r.emit)
+	finals := 0
+	interrupted := false
+	var stopTimeout <-chan time.Time
+	stopAll := func() {
+		for i := range ctl {
+			select {
+			case ctl[i] <- &kperfv1.RunRequest{Msg: &kperfv1.RunRequest_Stop{Stop: &kperfv1.Stop{Reason: "controller interrupted"}}}:
+			default:
+			}
+		}
+		stopTimeout = time.After(stopGrace)
+	}
+	done := ctx.Done()
+	for finals < n || !m.allDone() {
+		select {
+		case ev := <-events:
+			addr := r.conns[ev.agent].addr
+			if ev.err != nil {
+				return nil, &AgentError{addr, fmt.Errorf("lost during the run: %w", ev.err)}
+			}
+			switch msg := ev.msg.GetMsg().(type) {
+			case *kperfv1.RunResponse_Started:
+				started[ev.agent] = msg.Started.GetStartedUnixNano()
+			case *kperfv1.RunResponse_Interval:
+				if err := m.add(ev.agent, msg.Interval); err != nil {
+					return nil, &AgentError{addr, err}
+				}
+			case *kperfv1.RunResponse_Final:
+				f := msg.Final
+				t := f.GetTotals()
+				a := &agentsOut[ev.agent]
+				a.Records, a.Bytes, a.Failed, a.Sent, a.EndReason = t.GetAcked(), t.GetBytesAcked(), t.GetFailed(), t.GetSent(), f.GetReason()
+				finals++
+				if err := m.finish(ev.agent, f.GetIntervals()); err != nil {
+					return nil, &AgentError{addr, err}
+				}
+			default:
+				return nil, &AgentError{addr, fmt.Errorf("unexpected %T during the run", msg)}
+			}
+		case <-done:
+			interrupted, done = true, nil
+			fmt.Fprintln(r.o.Stdout, "interrupted: stopping agents")
+			stopAll()
+		case <-stopTimeout:
+			return nil, fmt.Errorf("agents sent no final report within %v of stop", stopGrace)
+		}
+	}
+	return r.summary(agentsOut, started, interrupted)
+}
+
+// sendLoop owns the sending side of one agent's stream: controller
+// messages and heartbeats.
+func sendLoop(ctx context.Context, stream kperfv1.AgentService_RunClient, ctl <-chan *kperfv1.RunRequest, every time.Duration, agent int, events chan<- event) {
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		var m *kperfv1.RunRequest
+		select {
+		case <-ctx.Done():
+			return
+		case m = <-ctl:
+		case <-tick.C:
+			m = &kperfv1.RunRequest{Msg: &kperfv1.RunRequest_Heartbeat{Heartbeat: &kperfv1.Heartbeat{SentUnixNano: time.Now().UnixNano()}}}
+		}
+		if err := stream.Send(m); err != nil {
+			return // the receiving side reports the stream's error
+		}
+	}
+}
+
+// recvLoop forwards one agent's messages until its stream ends.
+func recvLoop(ctx context.Context, stream kperfv1.AgentService_RunClient, agent int, events chan<- event) {
+	for {
+		m, err := stream.Recv()
+		ev := event{agent: agent, msg: m}
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				return // the agent ended the stream after its Final
+			}
+			ev = event{agent: agent, err: errors.New(status.Convert(err).Message())}
+		}
+		select {
+		case events <- ev:
+		case <-ctx.Done():
+			return
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// emit reports one merged window.
+func (r *run) emit(w *window) error {
+	startS := float64(w.start-r.start.UnixNano()) / 1e9
+	iv := report.Interval{
+		Seq: w.seq, StartS: max(0, startS), EndS: float64(w.end-r.start.UnixNano()) / 1e9,
+		Records: w.acked, Bytes: w.bytes, Failed: w.failed, Sent: w.sent, Agents: w.agents, GeneratorBehind: w.behind,
+		InFlight: w.inFlight, Latency: report.LatencyOf(&w.ack),
+		ServiceP99Ms: float64(w.service.Percentiles(99)[0]) / 1e6, SendDelayP99Ms: float64(w.delay.Percentiles(99)[0]) / 1e6,
+	}
+	r.intervals = append(r.intervals, iv)
+	fmt.Fprintln(r.o.Stdout, report.IntervalLine(&iv))
+	r.ack.Add(&w.ack)
+	r.service.Add(&w.service)
+	r.delay.Add(&w.delay)
+	r.failures.Add(&w.fails)
+	r.clamped += w.clamped
+	if w.behind > 0 {
+		r.behind++
+	}
+	for k, v := range w.errors {
+		if r.errors == nil {
+			r.errors = map[string]int64{}
+		}
+		r.errors[k] += v
+	}
+	ws, we := time.Unix(0, w.start), time.Unix(0, w.end)
+	for _, h := range []struct {
+		tag string
+		h   *hist.Hist
+	}{{"", &w.ack}, {"service", &w.service}, {"send_delay", &w.delay}} {
+		if err := r.hlog.Add(h.tag, ws, we, h.h); err != nil {
+			return fmt.Errorf("write latency.hlog: %w", err)
+		}
+	}
+	return nil
+}
+
+func (r *run) summary(agents []report.Agent, started []int64, interrupted bool) (*report.Summary, error) {
+	s := &report.Summary{
+		RunID: r.runID, StartedAt: r.start.UTC().Format(time.RFC3339Nano), Topic: r.plan.Spec.GetTopic(),
+		TargetRecordsPerSec: r.plan.RatePerSec(), LatencyMs: report.LatencyOf(&r.ack),
+		ServiceTimeMs: report.LatencyOf(&r.service), SendDelayMs: report.LatencyOf(&r.delay),
+		Errors: r.errors, Clamped: r.clamped, Intervals: len(r.intervals), GeneratorBehindIntervals: r.behind,
+		Agents: agents, Interrupted: interrupted, ControllerVersion: r.o.Version,
+	}
+	if r.failures.Count() > 0 {
+		l := report.LatencyOf(&r.failures)
+		s.ErrorLatencyMs = &l
+	}
+	var end int64
+	for _, iv := range r.intervals {
+		end = max(end, int64(iv.EndS*1e9))
+	}
+	lo, hi := int64(0), int64(0)
+	for i, a := range agents {
+		s.Records += a.Records
+		s.Bytes += a.Bytes
+		s.Failed += a.Failed
+		s.Sent += a.Sent
+		if started[i] != 0 {
+			agents[i].StartOffsetMs = float64(started[i]-r.start.UnixNano()) / 1e6
+			if lo == 0 || started[i] < lo {
+				lo = started[i]
+			}
+			hi = max(hi, started[i])
+		}
+	}
+	s.StartSkewMs = float64(hi-lo) / 1e6
+	s.DurationS = float64(end) / 1e9
+	if s.DurationS > 0 {
+		s.RecordsPerSec = float64(s.Records) / s.DurationS
+		s.MBPerSec = float64(s.Bytes) / (1 << 20) / s.DurationS
+	}
+	if s.Records != r.ack.Count() {
+		return nil, fmt.Errorf("agents' final counts (%d acked) differ from their intervals (%d)", s.Records, r.ack.Count())
+	}
+	plan, err := protojson.Marshal(r.plan.Spec)
+	if err != nil {
+		return nil, fmt.Errorf("encode plan: %w", err)
+	}
+	s.Plan = plan
+	if err := report.WriteIntervals(r.o.OutDir, r.intervals); err != nil {
+		return nil, fmt.Errorf("write results: %w", err)
+	}
+	return s, nil
+}

@@ -1,0 +1,174 @@
+// Package props reads Kafka producer properties by their Java client names
+// (as kafka-producer-perf-test's --producer-props takes them) into typed
+// settings that every kperf driver maps onto its own client.
+package props
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Acks is the producer's acknowledgement level.
+type Acks int
+
+// Acknowledgement levels, as Kafka's acks=0, 1 and all (-1).
+const (
+	AcksNone   Acks = 0
+	AcksLeader Acks = 1
+	AcksAll    Acks = -1
+)
+
+// String returns the Java property value.
+func (a Acks) String() string {
+	if a == AcksAll {
+		return "all"
+	}
+	return strconv.Itoa(int(a))
+}
+
+// Producer holds producer settings. Zero values are never valid settings:
+// use Parse, which fills defaults.
+type Producer struct {
+	// Acks is acks; default all (the Java client's default since Kafka 3.0).
+	Acks Acks
+	// BatchBytes is batch.size in bytes; default 16384. kperf's sticky
+	// partitioner fills one partition with this many bytes before moving on,
+	// and drivers flush a broker's pending records at this size.
+	BatchBytes int
+	// Linger is linger.ms; default 5 ms (the Java default since Kafka 4.0).
+	Linger time.Duration
+	// Compression is compression.type: none, gzip, snappy, lz4 or zstd.
+	Compression string
+	// Idempotent is enable.idempotence; default false.
+	Idempotent bool
+	// MaxInFlight is max.in.flight.requests.per.connection; default 5.
+	MaxInFlight int
+	// Retries is retries; default 3.
+	Retries int
+	// BufferBytes is buffer.memory, the record bytes one worker may have
+	// outstanding; default 32 MiB. Sends block when it is full.
+	BufferBytes int64
+	// MaxRequestBytes is max.request.size; default 1048576.
+	MaxRequestBytes int
+	// RequestTimeout is request.timeout.ms; default 30 s.
+	RequestTimeout time.Duration
+	// ClientID is client.id; default "kperf".
+	ClientID string
+}
+
+// Defaults returns the settings used for properties that are not given.
+func Defaults() Producer {
+	return Producer{
+		Acks:            AcksAll,
+		BatchBytes:      16384,
+		Linger:          5 * time.Millisecond,
+		Compression:     "none",
+		MaxInFlight:     5,
+		Retries:         3,
+		BufferBytes:     32 << 20,
+		MaxRequestBytes: 1 << 20,
+		RequestTimeout:  30 * time.Second,
+		ClientID:        "kperf",
+	}
+}
+
+// Compressions lists the accepted compression.type values.
+var compressions = []string{"none", "gzip", "snappy", "lz4", "zstd"}
+
+// Known lists the property names Parse accepts.
+func Known() []string {
+	return []string{"acks", "batch.size", "bootstrap.servers", "buffer.memory", "client.id", "compression.type",
+		"enable.idempotence", "linger.ms", "max.in.flight.requests.per.connection", "max.request.size",
+		"request.timeout.ms", "retries"}
+}
+
+// Parse reads Java-named producer properties into settings, starting from
+// Defaults. bootstrap.servers is accepted and ignored here (the plan carries
+// it). An unknown name or a bad value is an error naming the property.
+func Parse(m map[string]string) (Producer, error) {
+	p := Defaults()
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		if err := p.set(k, strings.TrimSpace(m[k])); err != nil {
+			return Producer{}, fmt.Errorf("producer property %s=%q: %w", k, m[k], err)
+		}
+	}
+	if p.Idempotent && p.Acks != AcksAll {
+		return Producer{}, fmt.Errorf("producer property enable.idempotence=true needs acks=all, got acks=%s", p.Acks)
+	}
+	if p.Idempotent && p.Retries < 1 {
+		return Producer{}, fmt.Errorf("producer property enable.idempotence=true needs retries >= 1, got %d", p.Retries)
+	}
+	return p, nil
+}
+
+func (p *Producer) set(k, v string) error {
+	var err error
+	switch k {
+	case "acks":
+		switch v {
+		case "0":
+			p.Acks = AcksNone
+		case "1":
+			p.Acks = AcksLeader
+		case "all", "-1":
+			p.Acks = AcksAll
+		default:
+			return fmt.Errorf("want 0, 1, all or -1")
+		}
+	case "batch.size":
+		p.BatchBytes, err = intIn(v, 1, 1<<30)
+	case "linger.ms":
+		var ms int
+		ms, err = intIn(v, 0, 60_000)
+		p.Linger = time.Duration(ms) * time.Millisecond
+	case "compression.type":
+		if !slices.Contains(compressions, v) {
+			return fmt.Errorf("want one of %s", strings.Join(compressions, ", "))
+		}
+		p.Compression = v
+	case "enable.idempotence":
+		p.Idempotent, err = strconv.ParseBool(v)
+	case "max.in.flight.requests.per.connection":
+		p.MaxInFlight, err = intIn(v, 1, 1000)
+	case "retries":
+		p.Retries, err = intIn(v, 0, 1<<31-1)
+	case "buffer.memory":
+		var n int
+		n, err = intIn(v, 1024, 1<<40)
+		p.BufferBytes = int64(n)
+	case "max.request.size":
+		p.MaxRequestBytes, err = intIn(v, 1, 1<<30)
+	case "request.timeout.ms":
+		var ms int
+		ms, err = intIn(v, 1, 3_600_000)
+		p.RequestTimeout = time.Duration(ms) * time.Millisecond
+	case "client.id":
+		if v == "" {
+			return fmt.Errorf("must not be empty")
+		}
+		p.ClientID = v
+	case "bootstrap.servers":
+	default:
+		return fmt.Errorf("unknown property (supported: %s)", strings.Join(Known(), ", "))
+	}
+	return err
+}
+
+func intIn(v string, lo, hi int) (int, error) {
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		return 0, fmt.Errorf("not an integer")
+	}
+	if n < lo || n > hi {
+		return 0, fmt.Errorf("want %d..%d", lo, hi)
+	}
+	return n, nil
+}
