@@ -10,8 +10,8 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/keepalive"
 
-	kperfv1 "github.com/kperf/kperf/api/proto/kperf/v1"
 	"github.com/kperf/kperf/agent"
+	kperfv1 "github.com/kperf/kperf/api/proto/kperf/v1"
 )
 
 // AgentError is a failure of one agent, named by its address.

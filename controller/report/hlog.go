@@ -31,7 +31,9 @@ func CreateHlog(dir string, start time.Time) (*Hlog, error) {
 	l := &Hlog{f: f, w: hdrhistogram.NewHistogramLogWriter(f), startMs: start.UnixMilli()}
 	l.w.SetBaseTime(l.startMs)
 	for _, step := range []func() error{
-		func() error { return l.w.OutputComment("kperf interval log; values in nanoseconds; untagged: latency from intended send time to ack") },
+		func() error {
+			return l.w.OutputComment("kperf interval log; values in nanoseconds; untagged: latency from intended send time to ack")
+		},
 		l.w.OutputLogFormatVersion,
 		func() error { return l.w.OutputStartTime(l.startMs) },
 		func() error { return l.w.OutputBaseTime(l.startMs) },
