@@ -248,15 +248,19 @@ func readController(stream kperfv1.AgentService_RunServer, lease time.Duration, 
 }
 
 // payloadsFor returns the record values of an assignment: the given
-// payloads, or random upper-case letters of the record size (the Java
+// payloads in a seeded random order, or random upper-case letters of the record size (the Java
 // tool's alphabet, so compression behaves alike), several distinct ones.
 func payloadsFor(a *kperfv1.Assignment) [][]byte {
+	r := rand.New(rand.NewPCG(uint64(a.GetSeed()), uint64(a.GetAgentIndex())))
 	if len(a.GetPayloads()) > 0 {
-		return a.GetPayloads()
+		// Workers cycle through the payloads; shuffled, like the Java
+		// tool's random pick.
+		out := slices.Clone(a.GetPayloads())
+		r.Shuffle(len(out), func(i, j int) { out[i], out[j] = out[j], out[i] })
+		return out
 	}
 	size := int(a.GetRecordSize())
 	n := min(64, max(1, (16<<20)/size))
-	r := rand.New(rand.NewPCG(uint64(a.GetSeed()), uint64(a.GetAgentIndex())))
 	out := make([][]byte, n)
 	for i := range out {
 		b := make([]byte, size)

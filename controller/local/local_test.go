@@ -2,6 +2,8 @@ package local
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -44,5 +46,32 @@ func TestLocalRun(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "3000 records sent, ") {
 		t.Errorf("no final line in output:\n%s", out.String())
+	}
+}
+
+// TestLocalRunWithPayloadFile checks that records carry the payload file's
+// lines, not random bytes of record_size.
+func TestLocalRunWithPayloadFile(t *testing.T) {
+	env, err := Start(2, true, "test", hclog.NewNullLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer env.Close()
+	file := filepath.Join(t.TempDir(), "payloads.txt")
+	if err := os.WriteFile(file, []byte("seven-1\nseven-2\n\nseven-3\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	spec := &kperfv1.TestPlan{
+		BootstrapServers: env.Bootstrap,
+		NumRecords:       proto.Int64(600),
+		Throughput:       proto.Float64(-1),
+		PayloadFile:      file,
+	}
+	s, err := controller.Run(context.Background(), spec, controller.Options{Agents: env.Agents, OutDir: t.TempDir()})
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if s.Records != 600 || s.Bytes != 600*7 {
+		t.Errorf("records %d bytes %d, want 600 records of 7 bytes (%d)", s.Records, s.Bytes, 600*7)
 	}
 }

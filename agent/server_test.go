@@ -1,0 +1,171 @@
+package agent
+
+import (
+	"context"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+
+	kperfv1 "github.com/kperf/kperf/api/proto/kperf/v1"
+)
+
+// startAgent serves an agent on loopback and returns a client for it.
+func startAgent(t *testing.T) kperfv1.AgentServiceClient {
+	t.Helper()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- Serve(ctx, lis, New()) }()
+	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		conn.Close()
+		cancel()
+		<-done
+	})
+	return kperfv1.NewAgentServiceClient(conn)
+}
+
+func startBroker(t *testing.T, topic string) string {
+	t.Helper()
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, topic))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c.ListenAddrs()[0]
+}
+
+func assignment(broker string) *kperfv1.Assignment {
+	return &kperfv1.Assignment{
+		Topic: "t", BootstrapServers: []string{broker}, RecordSize: 50,
+		Workers:    []*kperfv1.WorkerAssignment{{RatePerSec: 500}},
+		DurationNs: int64(time.Minute), IntervalNs: int64(200 * time.Millisecond),
+		LeaseTimeoutNs: int64(time.Second), AgentCount: 1,
+	}
+}
+
+func prepareMsg(a *kperfv1.Assignment) *kperfv1.RunRequest {
+	return &kperfv1.RunRequest{Msg: &kperfv1.RunRequest_Prepare{Prepare: &kperfv1.Prepare{RunId: "test", ProtocolVersion: ProtocolVersion, Assignment: a}}}
+}
+
+// TestLeaseExpiryStopsTheRun starts a one-minute run and then goes silent:
+// the agent must stop on its own after the lease timeout.
+func TestLeaseExpiryStopsTheRun(t *testing.T) {
+	client := startAgent(t)
+	broker := startBroker(t, "t")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	stream, err := client.Run(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := stream.Send(prepareMsg(assignment(broker))); err != nil {
+		t.Fatal(err)
+	}
+	if m, err := stream.Recv(); err != nil || m.GetReady() == nil {
+		t.Fatalf("want Ready, got %v, %v", m, err)
+	}
+	began := time.Now()
+	stream.Send(&kperfv1.RunRequest{Msg: &kperfv1.RunRequest_Start{Start: &kperfv1.Start{AtUnixNano: time.Now().UnixNano()}}})
+	var intervals int
+	for {
+		m, err := stream.Recv()
+		if err != nil {
+			t.Fatalf("stream ended without Final: %v", err)
+		}
+		if m.GetInterval() != nil {
+			intervals++
+		}
+		if f := m.GetFinal(); f != nil {
+			if !strings.Contains(f.GetReason(), "lease expired") {
+				t.Errorf("Final reason %q, want lease expired", f.GetReason())
+			}
+			if took := time.Since(began); took > 5*time.Second {
+				t.Errorf("run stopped %v after the last controller message, lease is 1s", took)
+			}
+			if f.GetTotals().GetAcked() == 0 || int64(intervals) != f.GetIntervals() {
+				t.Errorf("Final totals %v intervals %d, received %d intervals", f.GetTotals(), f.GetIntervals(), intervals)
+			}
+			return
+		}
+	}
+}
+
+func TestRunRejectsBadPrepare(t *testing.T) {
+	client := startAgent(t)
+	broker := startBroker(t, "t")
+	tooMany := assignment(broker)
+	for range 300 {
+		tooMany.Workers = append(tooMany.Workers, &kperfv1.WorkerAssignment{RatePerSec: 1})
+	}
+	noTopic := assignment(broker)
+	noTopic.Topic = "missing"
+	badProps := assignment(broker)
+	badProps.ProducerProps = map[string]string{"acks": "7"}
+	tests := []struct {
+		name string
+		req  *kperfv1.RunRequest
+		code codes.Code
+		want string
+	}{
+		{name: "other protocol", req: &kperfv1.RunRequest{Msg: &kperfv1.RunRequest_Prepare{Prepare: &kperfv1.Prepare{ProtocolVersion: 99, Assignment: assignment(broker)}}}, code: codes.FailedPrecondition, want: "protocol"},
+		{name: "start before prepare", req: &kperfv1.RunRequest{Msg: &kperfv1.RunRequest_Start{Start: &kperfv1.Start{}}}, code: codes.InvalidArgument, want: "Prepare"},
+		{name: "over the worker limit", req: prepareMsg(tooMany), code: codes.InvalidArgument, want: "workers"},
+		{name: "bad producer property", req: prepareMsg(badProps), code: codes.InvalidArgument, want: "acks"},
+		{name: "missing topic", req: prepareMsg(noTopic), code: codes.Unavailable, want: "missing"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			stream, err := client.Run(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			stream.Send(tc.req)
+			_, err = stream.Recv()
+			if status.Code(err) != tc.code || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("Recv error = %v, want code %v naming %q", err, tc.code, tc.want)
+			}
+		})
+	}
+}
+
+func TestOneRunAtATime(t *testing.T) {
+	client := startAgent(t)
+	broker := startBroker(t, "t")
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	first, err := client.Run(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first.Send(prepareMsg(assignment(broker)))
+	if m, err := first.Recv(); err != nil || m.GetReady() == nil {
+		t.Fatalf("want Ready, got %v, %v", m, err)
+	}
+	if in, _ := client.Info(ctx, &kperfv1.InfoRequest{}); !in.GetBusy() {
+		t.Error("Info says not busy during a run")
+	}
+	second, err := client.Run(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	second.Send(prepareMsg(assignment(broker)))
+	if _, err := second.Recv(); status.Code(err) != codes.FailedPrecondition {
+		t.Errorf("second run: %v, want FailedPrecondition", err)
+	}
+}
