@@ -23,7 +23,8 @@ type admin struct {
 const adminTimeout = 15 * time.Second
 
 func newAdmin(brokers []string) (*admin, error) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.DialTimeout(5*time.Second), kgo.RequestRetries(2))
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.DialTimeout(5*time.Second), kgo.RequestRetries(2),
+		kgo.MetadataMinAge(50*time.Millisecond)) // fresh metadata while waiting for a new topic
 	if err != nil {
 		return nil, fmt.Errorf("kafka client: %w", err)
 	}
@@ -61,12 +62,17 @@ func (a *admin) ensureTopic(ctx context.Context, topic string, partitions int32,
 	} else if td.Err != nil {
 		return 0, 0, fmt.Errorf("topic %s: %w", topic, td.Err)
 	}
-	// Wait until the topic is visible with a leader for every partition.
+	// Wait until the topic is visible with a leader for every partition and,
+	// for a while, until every replica is in sync: a new topic's followers
+	// lag at first, and acks=all with min.insync.replicas would fail records
+	// that the test did not mean to fail.
+	inSyncBy := time.Now().Add(adminTimeout / 2)
 	for {
 		md, err = a.adm.Metadata(ctx, topic)
 		if err == nil {
 			td = md.Topics[topic]
-			if td.Err == nil && len(td.Partitions) > 0 && allLed(td.Partitions) {
+			if td.Err == nil && len(td.Partitions) > 0 && allLed(td.Partitions) &&
+				(allInSync(td.Partitions) || time.Now().After(inSyncBy)) {
 				break
 			}
 		}
@@ -101,6 +107,15 @@ func allLed(ps kadm.PartitionDetails) bool {
 	return true
 }
 
+func allInSync(ps kadm.PartitionDetails) bool {
+	for _, p := range ps {
+		if len(p.ISR) < len(p.Replicas) {
+			return false
+		}
+	}
+	return true
+}
+
 // endOffsets returns the sum of the topic's partition end offsets.
 func (a *admin) endOffsets(ctx context.Context, topic string) (int64, error) {
 	ctx, cancel := context.WithTimeout(ctx, adminTimeout)
@@ -116,3 +131,37 @@ func (a *admin) endOffsets(ctx context.Context, topic string) (int64, error) {
 	lo.Each(func(o kadm.ListedOffset) { sum += o.Offset })
 	return sum, nil
 }
+
+// settledEndOffsets waits for the topic's end offsets to reach before+want,
+// or to stop moving for settleQuiet, and returns them. Acks can precede the
+// end offsets: with acks=0 the broker may still be appending, and the high
+// watermark follows the leader's log once followers catch up.
+func (a *admin) settledEndOffsets(ctx context.Context, topic string, before, want int64) (int64, error) {
+	deadline := time.Now().Add(settleMax)
+	last, err := a.endOffsets(ctx, topic)
+	if err != nil {
+		return 0, err
+	}
+	stableSince := time.Now()
+	for last-before != want && time.Since(stableSince) < settleQuiet && time.Now().Before(deadline) {
+		select {
+		case <-ctx.Done():
+			return last, nil
+		case <-time.After(100 * time.Millisecond):
+		}
+		cur, err := a.endOffsets(ctx, topic)
+		if err != nil {
+			return 0, err
+		}
+		if cur != last {
+			last, stableSince = cur, time.Now()
+		}
+	}
+	return last, nil
+}
+
+// How long the delivery check waits for end offsets to settle.
+const (
+	settleQuiet = 2 * time.Second
+	settleMax   = 20 * time.Second
+)

@@ -140,7 +140,7 @@ func Run(ctx context.Context, spec *kperfv1.TestPlan, o Options) (*report.Summar
 	if err != nil {
 		return nil, err
 	}
-	after, err := adm.endOffsets(context.WithoutCancel(ctx), p.Spec.GetTopic())
+	after, err := adm.settledEndOffsets(context.WithoutCancel(ctx), p.Spec.GetTopic(), before, s.Records)
 	if err != nil {
 		return nil, fmt.Errorf("kafka %v: %w", p.BootstrapServer, err)
 	}

@@ -104,32 +104,43 @@ const unlimitedBatch = 64
 // end (a Clock time; 0 for none) is reached, or ctx is done. It does not
 // close the client.
 func (w *Worker) Run(ctx context.Context, start, end int64) {
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
 	if w.sched.Unlimited() {
+		if !w.sleepUntil(ctx, timer, start) {
+			return
+		}
 		w.runUnlimited(ctx, end)
 		return
 	}
-	timer := time.NewTimer(time.Hour)
-	defer timer.Stop()
 	for k := int64(0); ; k++ {
 		off, n := w.sched.Tick(k)
 		intended := start + int64(off)
 		if n == 0 || (end > 0 && intended >= end) {
 			return
 		}
-		if wait := intended - w.clock.Now(); wait > 0 {
-			timer.Reset(time.Duration(wait))
-			select {
-			case <-ctx.Done():
-				return
-			case <-timer.C:
-			}
-		} else if ctx.Err() != nil {
+		if !w.sleepUntil(ctx, timer, intended) {
 			return
 		}
 		if !w.sendBatch(ctx, intended, w.clock.Now(), n) {
 			return
 		}
 	}
+}
+
+// sleepUntil waits until the Clock time t; it returns false when ctx is
+// done first.
+func (w *Worker) sleepUntil(ctx context.Context, timer *time.Timer, t int64) bool {
+	if wait := t - w.clock.Now(); wait > 0 {
+		timer.Reset(time.Duration(wait))
+		select {
+		case <-ctx.Done():
+			return false
+		case <-timer.C:
+			return true
+		}
+	}
+	return ctx.Err() == nil
 }
 
 func (w *Worker) runUnlimited(ctx context.Context, end int64) {

@@ -175,7 +175,13 @@ func readSummary(t *testing.T, dir string) summary {
 // of kperf's own check. A missing topic counts 0.
 func endOffsets(t *testing.T, topic string) int64 {
 	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(brokers, ",")...))
+	return endOffsetsOn(t, brokers, topic)
+}
+
+// endOffsetsOn is endOffsets on the cluster at bootstrap.
+func endOffsetsOn(t *testing.T, bootstrap, topic string) int64 {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(bootstrap, ",")...))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -196,7 +202,13 @@ func endOffsets(t *testing.T, topic string) int64 {
 }
 
 func topicName(t *testing.T) string {
-	return fmt.Sprintf("e2e-%s-%d", strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-")), time.Now().UnixNano()%1e9)
+	name := strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' {
+			return r
+		}
+		return '-'
+	}, strings.ToLower(t.Name()))
+	return fmt.Sprintf("e2e-%s-%d", name, time.Now().UnixNano()%1e9)
 }
 
 // TestDistributedRunDeliversEveryRecord runs a plan of known record count on
