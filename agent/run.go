@@ -51,15 +51,31 @@ func prepare(ctx context.Context, a *kperfv1.Assignment, settings props.Producer
 			return nil, err
 		}
 		w := producer.NewWorker(s, r.clock, sizes, outstanding)
-		c, err := producer.NewSarama(producer.SaramaOptions{
-			Brokers:   a.GetBootstrapServers(),
-			Topic:     a.GetTopic(),
-			Settings:  settings,
-			Payloads:  payloads,
-			Seed:      a.GetSeed() + int64(a.GetAgentIndex())*1000 + int64(i),
-			Clock:     r.clock,
-			Completer: w,
-		})
+		var c producer.Client
+		var err error
+		switch a.GetDriver() {
+		case "", "sarama":
+			c, err = producer.NewSarama(producer.SaramaOptions{
+				Brokers:   a.GetBootstrapServers(),
+				Topic:     a.GetTopic(),
+				Settings:  settings,
+				Payloads:  payloads,
+				Seed:      a.GetSeed() + int64(a.GetAgentIndex())*1000 + int64(i),
+				Clock:     r.clock,
+				Completer: w,
+			})
+		case "franz":
+			c, err = producer.NewFranz(producer.FranzOptions{
+				Brokers:   a.GetBootstrapServers(),
+				Topic:     a.GetTopic(),
+				Settings:  settings,
+				Payloads:  payloads,
+				Clock:     r.clock,
+				Completer: w,
+			})
+		default:
+			err = fmt.Errorf("driver %q not supported", a.GetDriver())
+		}
 		if err != nil {
 			r.close()
 			return nil, fmt.Errorf("worker %d: %w", i, err)

@@ -26,7 +26,7 @@ import (
 const ProtocolVersion = 1
 
 // Drivers lists the Kafka client drivers an agent runs.
-var drivers = []string{"sarama"}
+var drivers = []string{"sarama", "franz"}
 
 // Limits are the caps an agent enforces on a plan slice.
 type Limits struct {
@@ -248,8 +248,9 @@ func readController(stream kperfv1.AgentService_RunServer, lease time.Duration, 
 }
 
 // payloadsFor returns the record values of an assignment: the given
-// payloads in a seeded random order, or random upper-case letters of the record size (the Java
-// tool's alphabet, so compression behaves alike), several distinct ones.
+// payloads in a seeded random order, or several distinct values of random
+// upper-case letters of the record size (the Java tool's alphabet, so
+// compression behaves alike).
 func payloadsFor(a *kperfv1.Assignment) [][]byte {
 	r := rand.New(rand.NewPCG(uint64(a.GetSeed()), uint64(a.GetAgentIndex())))
 	if len(a.GetPayloads()) > 0 {

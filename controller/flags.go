@@ -28,7 +28,7 @@ var planUsage = map[string]string{
 	"topic_configs":      "topic configs k=v ... when creating the topic, e.g. min.insync.replicas=2",
 	"workers":            "producer workers per agent, each with its own client (default 1)",
 	"agent_count":        "agents to use of those available; 0 uses all",
-	"driver":             "Kafka client driver: sarama (default)",
+	"driver":             "Kafka client driver: sarama (default) or franz (franz-go)",
 	"interval":           "reporting interval (default " + DefaultInterval + ")",
 	"jitter":             "random spread of send ticks, 0..1 of the tick period (default 0)",
 	"seed":               "seed for payloads and jitter (default 1)",

@@ -32,6 +32,8 @@ func LoadPlan(path string) (*kperfv1.TestPlan, error) {
 	return p, nil
 }
 
+var validTopic = regexp.MustCompile(`^[a-zA-Z0-9._-]{1,249}$`)
+
 var unknownField = regexp.MustCompile(`unknown field "([^"]+)"`)
 
 // ParsePlan decodes a YAML or JSON plan strictly.
@@ -94,8 +96,8 @@ func Resolve(spec *kperfv1.TestPlan) (*Plan, error) {
 	bad := func(key, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("plan key %s: %s", key, fmt.Sprintf(format, args...)))
 	}
-	if s.GetTopic() == "" || strings.ContainsAny(s.GetTopic(), " /\\,") || len(s.GetTopic()) > 249 {
-		bad("topic", "%q is not a valid topic name", s.GetTopic())
+	if t := s.GetTopic(); !validTopic.MatchString(t) || t == "." || t == ".." {
+		bad("topic", "%q is not a valid Kafka topic name (1-249 of a-z A-Z 0-9 . _ -)", t)
 	}
 	if n := s.GetNumRecords(); n < 0 {
 		bad("num_records", "%d is negative", n)
@@ -135,8 +137,8 @@ func Resolve(spec *kperfv1.TestPlan) (*Plan, error) {
 	if j := s.GetJitter(); j < 0 || j > 1 {
 		bad("jitter", "%v: want a fraction in 0..1", j)
 	}
-	if s.GetDriver() != "sarama" {
-		bad("driver", "%q: supported drivers are sarama", s.GetDriver())
+	if d := s.GetDriver(); d != "sarama" && d != "franz" {
+		bad("driver", "%q: supported drivers are sarama, franz", d)
 	}
 	if p.Producer, err = props.Parse(s.GetProducerProps()); err != nil {
 		errs = append(errs, fmt.Errorf("plan key producer_props: %w", err))

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -111,6 +112,9 @@ func Run(ctx context.Context, spec *kperfv1.TestPlan, o Options) (*report.Summar
 	for _, c := range conns {
 		if c.info.GetBusy() {
 			return nil, &AgentError{c.addr, errors.New("busy with another test")}
+		}
+		if d := p.Spec.GetDriver(); !slices.Contains(c.info.GetDrivers(), d) {
+			return nil, &AgentError{c.addr, fmt.Errorf("has no driver %q (it has %v)", d, c.info.GetDrivers())}
 		}
 	}
 

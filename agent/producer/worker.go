@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+	"github.com/twmb/franz-go/pkg/kerr"
 
 	"github.com/kperf/kperf/internal/hist"
 	"github.com/kperf/kperf/internal/pace"
@@ -244,12 +245,20 @@ func (w *Worker) Drain(into *Stats) {
 	w.mu.Unlock()
 }
 
-// errorKind names an error for counting: Kafka error codes by their text,
-// anything else by its message.
+// errorKind names an error for counting: Kafka errors by their protocol
+// name (NOT_ENOUGH_REPLICAS, the same for every driver), anything else by
+// its message.
 func errorKind(err error) string {
-	var kerr sarama.KError
-	if errors.As(err, &kerr) {
-		return kerr.Error()
+	var ke *kerr.Error
+	if errors.As(err, &ke) {
+		return ke.Message
+	}
+	var se sarama.KError
+	if errors.As(err, &se) {
+		if errors.As(kerr.ErrorForCode(int16(se)), &ke) {
+			return ke.Message
+		}
+		return se.Error()
 	}
 	return err.Error()
 }

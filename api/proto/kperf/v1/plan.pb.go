@@ -72,7 +72,8 @@ type TestPlan struct {
 	// How many of the available agents to use. 0 (default) uses all of them;
 	// more than are available is an error.
 	AgentCount *int32 `protobuf:"varint,15,opt,name=agent_count,json=agentCount,proto3,oneof" json:"agent_count,omitempty"`
-	// Kafka client library: "sarama" (default).
+	// Kafka client library: "sarama" (default, IBM/sarama) or "franz"
+	// (twmb/franz-go).
 	Driver string `protobuf:"bytes,16,opt,name=driver,proto3" json:"driver,omitempty"`
 	// Reporting interval in Go duration syntax. Default "1s".
 	Interval string `protobuf:"bytes,17,opt,name=interval,proto3" json:"interval,omitempty"`

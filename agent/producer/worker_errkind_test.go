@@ -1,0 +1,27 @@
+package producer
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/IBM/sarama"
+	"github.com/twmb/franz-go/pkg/kerr"
+)
+
+func TestErrorKindIsTheSameForEveryDriver(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		err  error
+		want string
+	}{
+		{err: sarama.ErrNotEnoughReplicas, want: "NOT_ENOUGH_REPLICAS"},
+		{err: fmt.Errorf("produce: %w", kerr.NotEnoughReplicas), want: "NOT_ENOUGH_REPLICAS"},
+		{err: errors.New("dial tcp: refused"), want: "dial tcp: refused"},
+	}
+	for _, tc := range tests {
+		if got := errorKind(tc.err); got != tc.want {
+			t.Errorf("errorKind(%v) = %q, want %q", tc.err, got, tc.want)
+		}
+	}
+}
