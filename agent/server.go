@@ -273,17 +273,14 @@ func payloadsFor(a *kperfv1.Assignment) [][]byte {
 	return out
 }
 
-// schedules builds each worker's schedule, with phase offsets spreading
-// all workers of all agents evenly over one tick period.
+// schedules builds each worker's schedule at the phase the controller gave
+// it, with a distinct jitter seed per worker and agent.
 func schedules(a *kperfv1.Assignment) []pace.Schedule {
 	ws := a.GetWorkers()
 	out := make([]pace.Schedule, len(ws))
-	total := int(max(1, a.GetAgentCount())) * len(ws)
 	for i, w := range ws {
-		s := pace.New(w.GetRatePerSec(), w.GetNumRecords(), 0, a.GetJitter(), a.GetSeed()+int64(i))
-		slot := int(a.GetAgentIndex())*len(ws) + i
-		phase := time.Duration(int64(s.Period()) * int64(slot) / int64(total))
-		out[i] = pace.New(w.GetRatePerSec(), w.GetNumRecords(), phase, a.GetJitter(), a.GetSeed()+int64(i)+int64(a.GetAgentIndex())<<20)
+		seed := a.GetSeed() + int64(i) + int64(a.GetAgentIndex())<<20
+		out[i] = pace.New(w.GetRatePerSec(), w.GetNumRecords(), time.Duration(w.GetPhaseNs()), a.GetJitter(), seed)
 	}
 	return out
 }

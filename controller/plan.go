@@ -2,11 +2,13 @@ package controller
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -36,25 +38,90 @@ var validTopic = regexp.MustCompile(`^[a-zA-Z0-9._-]{1,249}$`)
 
 var unknownField = regexp.MustCompile(`unknown field "([^"]+)"`)
 
-// ParsePlan decodes a YAML or JSON plan strictly.
+// ParsePlan decodes a YAML or JSON plan strictly. Scalars under
+// producer_props and topic_configs may be written unquoted (acks: 1).
 func ParsePlan(b []byte) (*kperfv1.TestPlan, error) {
 	js, err := yaml.YAMLToJSON(b)
 	if err != nil {
 		return nil, fmt.Errorf("not YAML or JSON: %w", err)
 	}
 	p := &kperfv1.TestPlan{}
-	if len(bytes.TrimSpace(js)) == 0 || string(bytes.TrimSpace(js)) == "null" {
+	if t := bytes.TrimSpace(js); len(t) == 0 || string(t) == "null" {
 		return p, nil
 	}
+	if js, err = stringifyMaps(js); err != nil {
+		return nil, err
+	}
 	if err := protojson.Unmarshal(js, p); err != nil {
-		if m := unknownField.FindStringSubmatch(err.Error()); m != nil {
-			return nil, fmt.Errorf("unknown key %q", m[1])
-		}
-		msg := err.Error()
-		msg = strings.TrimPrefix(strings.ReplaceAll(msg, "\u00a0", " "), "proto: ")
-		return nil, errors.New(msg)
+		return nil, errors.New(planKeyError(err))
 	}
 	return p, nil
+}
+
+// stringifyMaps turns scalar values of the plan's string maps into
+// strings, so YAML's "linger.ms: 5" reads as the string "5".
+func stringifyMaps(js []byte) ([]byte, error) {
+	dec := json.NewDecoder(bytes.NewReader(js))
+	dec.UseNumber()
+	var top map[string]any
+	if err := dec.Decode(&top); err != nil {
+		return nil, errors.New("a plan is a mapping of keys to values")
+	}
+	fields := (&kperfv1.TestPlan{}).ProtoReflect().Descriptor().Fields()
+	for i := range fields.Len() {
+		fd := fields.Get(i)
+		if !fd.IsMap() {
+			continue
+		}
+		for _, key := range []string{string(fd.Name()), fd.JSONName()} {
+			v, ok := top[key]
+			if !ok {
+				continue
+			}
+			m, ok := v.(map[string]any)
+			if !ok {
+				return nil, fmt.Errorf("plan key %s: want a mapping of names to values", fd.Name())
+			}
+			for k, val := range m {
+				switch x := val.(type) {
+				case string:
+				case json.Number:
+					m[k] = x.String()
+				case bool:
+					m[k] = strconv.FormatBool(x)
+				default:
+					return nil, fmt.Errorf("plan key %s.%s: want a single value", fd.Name(), k)
+				}
+			}
+		}
+	}
+	return json.Marshal(top)
+}
+
+var (
+	protoFieldName = regexp.MustCompile(`field "?([A-Za-z0-9_]+)"?`)
+	jsonPosition   = regexp.MustCompile(`\(line \d+:\d+\): `)
+)
+
+// planKeyError rewrites a protojson error in terms of plan keys: field
+// names as the plan writes them, no positions in the intermediate JSON.
+func planKeyError(err error) string {
+	msg := strings.ReplaceAll(err.Error(), "\u00a0", " ")
+	msg = strings.TrimPrefix(msg, "proto: ")
+	msg = jsonPosition.ReplaceAllString(msg, "")
+	if m := unknownField.FindStringSubmatch(msg); m != nil {
+		return fmt.Sprintf("unknown key %q", m[1])
+	}
+	fields := (&kperfv1.TestPlan{}).ProtoReflect().Descriptor().Fields()
+	return protoFieldName.ReplaceAllStringFunc(msg, func(f string) string {
+		name := protoFieldName.FindStringSubmatch(f)[1]
+		for i := range fields.Len() {
+			if fd := fields.Get(i); fd.JSONName() == name || string(fd.Name()) == name {
+				return "plan key " + string(fd.Name())
+			}
+		}
+		return f
+	})
 }
 
 // Plan is a validated test plan with defaults applied and values parsed.
@@ -66,6 +133,21 @@ type Plan struct {
 	LeaseTimeout    time.Duration
 	Producer        props.Producer
 	BootstrapServer []string
+	// ValueBytes is the mean record value size: record_size, or the mean
+	// size of the payload file's records once SetPayloads has run.
+	ValueBytes float64
+}
+
+// SetPayloads makes the plan's byte rates use the sizes of payloads.
+func (p *Plan) SetPayloads(payloads [][]byte) {
+	if len(payloads) == 0 {
+		return
+	}
+	var total int
+	for _, b := range payloads {
+		total += len(b)
+	}
+	p.ValueBytes = float64(total) / float64(len(payloads))
 }
 
 // Unlimited reports whether the plan sends as fast as it can.
@@ -77,7 +159,7 @@ func (p *Plan) Unlimited() bool { return p.RatePerSec() <= 0 }
 func (p *Plan) RatePerSec() float64 {
 	r := p.Spec.GetThroughput()
 	if b := p.Spec.GetThroughputBytes(); b > 0 {
-		byBytes := b / float64(p.Spec.GetRecordSize())
+		byBytes := b / p.ValueBytes
 		if r <= 0 || byBytes < r {
 			r = byBytes
 		}
@@ -90,7 +172,7 @@ func (p *Plan) RatePerSec() float64 {
 func Resolve(spec *kperfv1.TestPlan) (*Plan, error) {
 	s := proto.Clone(spec).(*kperfv1.TestPlan)
 	setDefaults(s)
-	p := &Plan{Spec: s}
+	p := &Plan{Spec: s, ValueBytes: float64(s.GetRecordSize())}
 	var err error
 	var errs []error
 	bad := func(key, format string, args ...any) {

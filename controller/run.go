@@ -94,6 +94,7 @@ func Run(ctx context.Context, spec *kperfv1.TestPlan, o Options) (*report.Summar
 		if payloads, err = ReadPayloads(f, p.Spec.GetPayloadDelimiter()); err != nil {
 			return nil, err
 		}
+		p.SetPayloads(payloads)
 	}
 	assignments, err := Split(p, len(agents), payloads)
 	if err != nil {

@@ -2,6 +2,7 @@ package controller
 
 import (
 	"fmt"
+	"math"
 
 	kperfv1 "github.com/kperf/kperf/api/proto/kperf/v1"
 	"github.com/kperf/kperf/internal/pace"
@@ -21,13 +22,21 @@ func Split(p *Plan, agents int, payloads [][]byte) ([]*kperfv1.Assignment, error
 	if n := s.GetNumRecords(); n > 0 && n < int64(total) {
 		return nil, fmt.Errorf("plan key num_records: %d is fewer than the %d workers (%d agents x %d)", n, total, agents, perAgent)
 	}
-	rates := pace.SplitRate(p.RatePerSec(), total)
+	rate := p.RatePerSec()
+	if rate > 0 && math.Round(rate*1e6) < float64(total) {
+		return nil, fmt.Errorf("plan key throughput: %v records/s is too low to split across %d workers", rate, total)
+	}
+	rates := pace.SplitRate(rate, total)
 	out := make([]*kperfv1.Assignment, agents)
 	for a := range out {
 		ws := make([]*kperfv1.WorkerAssignment, perAgent)
 		for w := range ws {
 			i := a*perAgent + w
-			ws[w] = &kperfv1.WorkerAssignment{NumRecords: counts[i], RatePerSec: rates[i]}
+			// Phase offsets spread all workers of all agents evenly over one
+			// tick, so they do not send in lockstep.
+			period := pace.New(rates[i], 0, 0, 0, 0).Period()
+			ws[w] = &kperfv1.WorkerAssignment{NumRecords: counts[i], RatePerSec: rates[i],
+				PhaseNs: int64(period) * int64(i) / int64(total)}
 		}
 		out[a] = &kperfv1.Assignment{
 			Topic:            s.GetTopic(),

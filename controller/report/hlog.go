@@ -28,7 +28,9 @@ func CreateHlog(dir string, start time.Time) (*Hlog, error) {
 	if err != nil {
 		return nil, err
 	}
-	l := &Hlog{f: f, w: hdrhistogram.NewHistogramLogWriter(f), startMs: start.UnixMilli()}
+	// The log's BaseTime line holds whole seconds, so interval times are
+	// relative to the start's whole second, not its millisecond.
+	l := &Hlog{f: f, w: hdrhistogram.NewHistogramLogWriter(f), startMs: start.Truncate(time.Second).UnixMilli()}
 	l.w.SetBaseTime(l.startMs)
 	for _, step := range []func() error{
 		func() error {

@@ -367,7 +367,14 @@ func randomHist(seed uint64, n int, medianNs float64) *hist.Hist {
 
 func TestHlogReadableByHdrHistogram(t *testing.T) {
 	t.Parallel()
-	start := time.Unix(1_700_000_000, 0)
+	for _, start := range []time.Time{time.Unix(1_700_000_000, 0), time.Unix(1_700_000_000, 750_000_000)} {
+		t.Run(start.Format("05.000"), func(t *testing.T) { testHlogReadable(t, start) })
+	}
+}
+
+// testHlogReadable writes intervals from start (sub-second starts too) and
+// reads them back with hdrhistogram-go's log reader.
+func testHlogReadable(t *testing.T, start time.Time) {
 	var entries []hlogEntry
 	for i := range 4 {
 		ws := start.Add(time.Duration(i) * time.Second)
