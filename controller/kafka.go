@@ -116,20 +116,31 @@ func allInSync(ps kadm.PartitionDetails) bool {
 	return true
 }
 
-// endOffsets returns the sum of the topic's partition end offsets.
+// endOffsets returns the sum of the topic's partition end offsets. Retriable
+// Kafka errors (a leader that moved, metadata not yet current on a new
+// topic) are retried until adminTimeout.
 func (a *admin) endOffsets(ctx context.Context, topic string) (int64, error) {
 	ctx, cancel := context.WithTimeout(ctx, adminTimeout)
 	defer cancel()
-	lo, err := a.adm.ListEndOffsets(ctx, topic)
-	if err == nil {
-		err = lo.Error()
+	for {
+		lo, err := a.adm.ListEndOffsets(ctx, topic)
+		if err == nil {
+			err = lo.Error()
+		}
+		if err == nil {
+			var sum int64
+			lo.Each(func(o kadm.ListedOffset) { sum += o.Offset })
+			return sum, nil
+		}
+		if !kerr.IsRetriable(err) {
+			return 0, fmt.Errorf("end offsets of %s: %w", topic, err)
+		}
+		select {
+		case <-ctx.Done():
+			return 0, fmt.Errorf("end offsets of %s after %v: %w", topic, adminTimeout, err)
+		case <-time.After(100 * time.Millisecond):
+		}
 	}
-	if err != nil {
-		return 0, fmt.Errorf("end offsets of %s: %w", topic, err)
-	}
-	var sum int64
-	lo.Each(func(o kadm.ListedOffset) { sum += o.Offset })
-	return sum, nil
 }
 
 // settledEndOffsets waits for the topic's end offsets to reach before+want,
