@@ -41,8 +41,11 @@ func prepare(ctx context.Context, a *kperfv1.Assignment, settings props.Producer
 		return nil, fmt.Errorf("record of %d bytes is larger than max.request.size %d", largest, settings.MaxRequestBytes)
 	}
 	avg := max(1, total/int64(len(payloads)))
-	// Each worker may have its share of buffer.memory outstanding.
-	outstanding := int(min(max(settings.BufferBytes/avg, 64), 1<<18))
+	// Each worker is one producer with its own buffer.memory, as each Java
+	// producer is: it may have buffer.memory / record size records
+	// outstanding, at least 64 and at most maxOutstanding (each record also
+	// costs a few hundred bytes of client state).
+	outstanding := int(min(max(settings.BufferBytes/avg, 64), maxOutstanding))
 
 	r := &runner{a: a, clock: producer.NewClock(), interval: a.GetIntervalNs(), minTick: time.Second}
 	for i, s := range schedules(a) {
@@ -90,6 +93,9 @@ func prepare(ctx context.Context, a *kperfv1.Assignment, settings props.Producer
 	log.Debug("workers ready", "outstanding_per_worker", outstanding, "payloads", len(payloads))
 	return r, nil
 }
+
+// maxOutstanding caps the records one worker keeps in flight.
+const maxOutstanding = 1 << 18
 
 func slicesMax(s []int32) int32 {
 	var m int32

@@ -62,7 +62,7 @@ func SaramaConfig(s props.Producer, seed int64) *sarama.Config {
 	default:
 		cfg.Producer.RequiredAcks = sarama.WaitForAll
 	}
-	cfg.Producer.Flush.Bytes = s.BatchBytes
+	cfg.Producer.Flush.Bytes = s.BatchBytes // per broker; NewSarama widens it to the topic's partitions
 	cfg.Producer.Flush.Frequency = s.Linger
 	cfg.Producer.MaxMessageBytes = s.MaxRequestBytes
 	cfg.Producer.Timeout = s.RequestTimeout
@@ -105,10 +105,15 @@ func NewSarama(o SaramaOptions) (Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connect to kafka %v: %w", o.Brokers, err)
 	}
-	if _, err := client.Partitions(o.Topic); err != nil {
+	parts, err := client.Partitions(o.Topic)
+	if err != nil {
 		client.Close()
 		return nil, fmt.Errorf("topic %s: %w", o.Topic, err)
 	}
+	// sarama's flush trigger counts a whole broker's pending records, where
+	// Java's batch.size is per partition: let a request carry up to a batch
+	// per partition, within max.request.size.
+	cfg.Producer.Flush.Bytes = min(o.Settings.MaxRequestBytes, o.Settings.BatchBytes*max(1, len(parts)))
 	p, err := sarama.NewAsyncProducerFromClient(client)
 	if err != nil {
 		client.Close()
