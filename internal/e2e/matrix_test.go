@@ -11,7 +11,7 @@ import (
 )
 
 // TestProducerSettingsMatrix runs the producer settings users change most
-// against real Kafka, with 3 agent processes, and checks in every case that
+// against real Kafka, with 3 agent processes and both drivers, and checks in every case that
 // the records acked are exactly the records the broker stored.
 func TestProducerSettingsMatrix(t *testing.T) {
 	agents := startAgents(t, 3)
@@ -30,10 +30,12 @@ func TestProducerSettingsMatrix(t *testing.T) {
 		{name: "idempotent", workers: 1, props: []string{"acks=all", "enable.idempotence=true"}},
 		{name: "3 agents x 4 workers", workers: 4, props: []string{"acks=1", "linger.ms=2", "batch.size=65536"}},
 	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			runAndCheckDelivery(t, brokers, addrs(agents), tc.workers, 30_000, tc.props)
-		})
+	for _, driver := range []string{"sarama", "franz"} {
+		for _, tc := range tests {
+			t.Run(driver+"/"+tc.name, func(t *testing.T) {
+				runAndCheckDelivery(t, brokers, addrs(agents), tc.workers, 30_000, tc.props, "--driver", driver)
+			})
+		}
 	}
 }
 
@@ -46,8 +48,12 @@ func TestReplicatedCluster(t *testing.T) {
 		t.Fatal("KPERF_E2E_BROKERS3 is not set; scripts/test starts a 3-broker cluster for this test")
 	}
 	agents := startAgents(t, 3)
-	runAndCheckDelivery(t, b3, addrs(agents), 2, 30_000, []string{"acks=all"},
-		"--replication-factor", "3", "--topic-configs", "min.insync.replicas=2")
+	for _, driver := range []string{"sarama", "franz"} {
+		t.Run(driver, func(t *testing.T) {
+			runAndCheckDelivery(t, b3, addrs(agents), 2, 30_000, []string{"acks=all"},
+				"--replication-factor", "3", "--topic-configs", "min.insync.replicas=2", "--driver", driver)
+		})
+	}
 }
 
 // runAndCheckDelivery runs n records across the agents and checks the
