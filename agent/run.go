@@ -137,6 +137,12 @@ func (r *runner) run(ctx context.Context, stream kperfv1.AgentService_RunServer,
 	}
 	sendCtx, stopSending := context.WithCancel(ctx)
 	defer stopSending()
+	if end > 0 {
+		// A send blocked on a stuck client (a dead broker) ends with the run.
+		var cancel context.CancelFunc
+		sendCtx, cancel = context.WithDeadline(sendCtx, time.Unix(0, r.clock.Wall(end)))
+		defer cancel()
+	}
 	go func() {
 		select {
 		case <-stopped:

@@ -145,18 +145,22 @@ func Run(ctx context.Context, spec *kperfv1.TestPlan, o Options) (*report.Summar
 	if err != nil {
 		return nil, err
 	}
-	after, err := adm.settledEndOffsets(context.WithoutCancel(ctx), p.Spec.GetTopic(), before, s.Records)
-	if err != nil {
-		return nil, fmt.Errorf("kafka %v: %w", p.BootstrapServer, err)
+	after, offErr := adm.settledEndOffsets(context.WithoutCancel(ctx), p.Spec.GetTopic(), before, s.Records)
+	s.DeliveryCheck = report.Delivery{Acked: s.Records, BrokerOffsetDelta: after - before, OK: offErr == nil && s.Records == after-before}
+	if offErr != nil {
+		s.DeliveryCheck.BrokerOffsetDelta = 0
+		s.DeliveryCheck.Error = offErr.Error()
 	}
-	s.DeliveryCheck = report.Delivery{Acked: s.Records, BrokerOffsetDelta: after - before, OK: s.Records == after-before}
 	if err := report.WriteSummary(o.OutDir, s); err != nil {
 		return nil, fmt.Errorf("write results: %w", err)
 	}
 	fmt.Fprintln(o.Stdout, report.FinalLine(s))
 	report.PrintDetails(o.Stdout, s)
 	fmt.Fprintf(o.Stdout, "results in %s\n", o.OutDir)
-	if !s.DeliveryCheck.OK {
+	switch {
+	case offErr != nil:
+		return s, fmt.Errorf("delivery check: kafka %v: %w", p.BootstrapServer, offErr)
+	case !s.DeliveryCheck.OK:
 		return s, ErrDeliveryMismatch
 	}
 	return s, nil
@@ -284,8 +288,18 @@ func (r *run) execute(ctx context.Context, assignments []*kperfv1.Assignment) (*
 		stopTimeout = time.After(stopGrace)
 	}
 	done := ctx.Done()
+	// Agents bound their own runs; this bounds the controller's wait for
+	// them, should an agent stay silent without breaking its stream.
+	var overdue <-chan time.Time
+	if r.plan.Duration > 0 {
+		t := time.NewTimer(time.Until(r.start.Add(r.plan.Duration + r.plan.LeaseTimeout + 2*stopGrace)))
+		defer t.Stop()
+		overdue = t.C
+	}
 	for finals < n || !m.allDone() {
 		select {
+		case <-overdue:
+			return nil, fmt.Errorf("%d of %d agents sent no final report by %v after the planned end", n-finals, n, r.plan.LeaseTimeout+2*stopGrace)
 		case ev := <-events:
 			addr := r.conns[ev.agent].addr
 			if ev.err != nil {
@@ -412,9 +426,14 @@ func (r *run) summary(agents []report.Agent, started []int64, interrupted bool) 
 		l := report.LatencyOf(&r.failures)
 		s.ErrorLatencyMs = &l
 	}
+	// The run lasts until the last interval in which records completed: a
+	// client that gave up on records it could not deliver does not stretch
+	// the window of those it did.
 	var end int64
 	for _, iv := range r.intervals {
-		end = max(end, int64(iv.EndS*1e9))
+		if iv.Records+iv.Failed > 0 {
+			end = max(end, int64(iv.EndS*1e9))
+		}
 	}
 	lo, hi := int64(0), int64(0)
 	for i, a := range agents {

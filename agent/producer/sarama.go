@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"time"
 
 	"github.com/IBM/sarama"
 
@@ -35,6 +36,8 @@ type saramaClient struct {
 	clock    Clock
 	complete Completer
 	done     chan struct{}
+	// closeBudget bounds Close's wait for the last acks.
+	closeBudget time.Duration
 }
 
 // saramaRecord embeds the message sarama carries, so one allocation serves
@@ -119,7 +122,8 @@ func NewSarama(o SaramaOptions) (Client, error) {
 		client.Close()
 		return nil, fmt.Errorf("sarama producer: %w", err)
 	}
-	c := &saramaClient{p: p, client: client, topic: o.Topic, clock: o.Clock, complete: o.Completer, done: make(chan struct{})}
+	c := &saramaClient{p: p, client: client, topic: o.Topic, clock: o.Clock, complete: o.Completer, done: make(chan struct{}),
+		closeBudget: o.Settings.RequestTimeout + 10*time.Second}
 	c.values = make([]sarama.Encoder, len(o.Payloads))
 	for i, v := range o.Payloads {
 		c.values[i] = sarama.ByteEncoder(v)
@@ -150,7 +154,15 @@ func (c *saramaClient) Send(ctx context.Context, r *Record) bool {
 
 func (c *saramaClient) Close() error {
 	c.p.AsyncClose()
-	<-c.done
+	select {
+	case <-c.done:
+	case <-time.After(c.closeBudget):
+		// A dead broker can hold sarama's pipeline for much longer; give up
+		// on the records still in it rather than hang the run. They stay
+		// counted as sent and never acked.
+		c.client.Close()
+		return fmt.Errorf("kafka client still had records in flight %v after the run", c.closeBudget)
+	}
 	return c.client.Close()
 }
 

@@ -3,6 +3,7 @@ package producer
 import (
 	"context"
 	"errors"
+	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -259,6 +260,10 @@ func errorKind(err error) string {
 			return ke.Message
 		}
 		return se.Error()
+	}
+	var ne *net.OpError
+	if errors.As(err, &ne) {
+		return ne.Op + ": " + ne.Err.Error() // without the connection's addresses
 	}
 	return err.Error()
 }

@@ -3,6 +3,8 @@ package producer
 import (
 	"errors"
 	"fmt"
+	"net"
+	"syscall"
 	"testing"
 
 	"github.com/IBM/sarama"
@@ -18,6 +20,7 @@ func TestErrorKindIsTheSameForEveryDriver(t *testing.T) {
 		{err: sarama.ErrNotEnoughReplicas, want: "NOT_ENOUGH_REPLICAS"},
 		{err: fmt.Errorf("produce: %w", kerr.NotEnoughReplicas), want: "NOT_ENOUGH_REPLICAS"},
 		{err: errors.New("dial tcp: refused"), want: "dial tcp: refused"},
+		{err: fmt.Errorf("kafka: out of brokers: %w", &net.OpError{Op: "read", Net: "tcp", Err: syscall.ECONNRESET}), want: "read: connection reset by peer"},
 	}
 	for _, tc := range tests {
 		if got := errorKind(tc.err); got != tc.want {

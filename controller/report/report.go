@@ -55,6 +55,8 @@ type Delivery struct {
 	Acked             int64 `json:"acked"`
 	BrokerOffsetDelta int64 `json:"broker_offset_delta"`
 	OK                bool  `json:"ok"`
+	// Error says why the broker's end offsets could not be read.
+	Error string `json:"error,omitempty"`
 }
 
 // Summary is the result of one run.
@@ -201,6 +203,10 @@ func PrintDetails(w io.Writer, s *Summary) {
 	verdict := "ok"
 	if !s.DeliveryCheck.OK {
 		verdict = "MISMATCH"
+	}
+	if s.DeliveryCheck.Error != "" {
+		fmt.Fprintf(w, "delivery check: %d acked, broker end offsets unavailable: %s\n", s.DeliveryCheck.Acked, s.DeliveryCheck.Error)
+		return
 	}
 	fmt.Fprintf(w, "delivery check: %d acked, broker end offsets grew by %d: %s\n", s.DeliveryCheck.Acked, s.DeliveryCheck.BrokerOffsetDelta, verdict)
 }
