@@ -33,6 +33,10 @@ type FranzOptions struct {
 // the topic exists.
 const franzConnectTimeout = 10 * time.Second
 
+// drainBudget bounds Close's wait for completions once franz has failed or
+// flushed everything.
+const drainBudget = 5 * time.Second
+
 // franzRecordOverhead is more than a record batch header (61 bytes) plus
 // the largest per-record framing (28 bytes): a batch of this much more than
 // a value always fits that value.
@@ -186,7 +190,7 @@ func NewFranz(o FranzOptions) (Client, error) {
 		space:       make(chan struct{}, 1),
 		wake:        make(chan struct{}, 1),
 		drained:     make(chan struct{}),
-		flushBudget: max(30*time.Second, 2*o.Settings.RequestTimeout),
+		flushBudget: o.Settings.RequestTimeout + 10*time.Second, // as sarama's closeBudget
 	}
 	c.promise = c.onPromise
 	go c.drain()
@@ -297,9 +301,9 @@ func (c *franzClient) drain() {
 	}
 }
 
-// Close flushes for at most max(30 s, 2 × request.timeout.ms), then fails
-// what is still buffered, waits until every record sent has been completed,
-// and closes the client.
+// Close flushes for at most request.timeout.ms + 10 s, then fails what is
+// still buffered, waits (at most drainBudget more) until every record sent
+// has been completed, and closes the client.
 func (c *franzClient) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), c.flushBudget)
 	ferr := c.cl.Flush(ctx)
@@ -318,7 +322,7 @@ func (c *franzClient) Close() error {
 	var err error
 	select {
 	case <-c.drained:
-	case <-time.After(c.flushBudget):
+	case <-time.After(drainBudget):
 		err = fmt.Errorf("%d records never completed", c.inflight.Load())
 	}
 	if !closed {
