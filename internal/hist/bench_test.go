@@ -1,6 +1,10 @@
 package hist
 
-import "testing"
+import (
+	"testing"
+
+	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
+)
 
 func BenchmarkRecord(b *testing.B) {
 	var h Hist
@@ -53,5 +57,58 @@ func BenchmarkMergeInterval(b *testing.B) {
 			}
 		}
 		merged[0].Percentiles(50, 95, 99, 99.9)
+	}
+}
+
+// BenchmarkRecordHdrHistogram is hdrhistogram-go's RecordValue on the same
+// geometry and values, to compare with BenchmarkRecord in one run.
+func BenchmarkRecordHdrHistogram(b *testing.B) {
+	h := hdrhistogram.New(Lowest, Highest, SigFigs)
+	vs := latencies(1, 4096, 2e6)
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		if err := h.RecordValue(vs[i&4095]); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+}
+
+// BenchmarkMergeHdrHistogram decodes and merges one V2-compressed histogram
+// with hdrhistogram-go, the path AddV2 replaces (compare with
+// BenchmarkAddV2).
+func BenchmarkMergeHdrHistogram(b *testing.B) {
+	src := hdrhistogram.New(Lowest, Highest, SigFigs)
+	for _, v := range latencies(1, 20_000, 2e6) {
+		src.RecordValue(v)
+	}
+	enc, err := src.Encode(hdrhistogram.V2CompressedEncodingCookieBase)
+	if err != nil {
+		b.Fatal(err)
+	}
+	dst := hdrhistogram.New(Lowest, Highest, SigFigs)
+	b.ReportAllocs()
+	for b.Loop() {
+		h, err := hdrhistogram.Decode(enc)
+		if err != nil {
+			b.Fatal(err)
+		}
+		dst.Merge(h)
+	}
+}
+
+// BenchmarkAddV2 decodes and merges one histogram with kperf's codec.
+func BenchmarkAddV2(b *testing.B) {
+	var src, dst Hist
+	for _, v := range latencies(1, 20_000, 2e6) {
+		src.Record(v)
+	}
+	enc := src.AppendV2(nil)
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := dst.AddV2(enc, src.Sum(), src.Max()); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
