@@ -25,6 +25,10 @@ type runner struct {
 	wg       sync.WaitGroup
 	started  bool
 	prevSent int64 // records sent up to the last interval
+	end      int64 // planned end (Clock time), 0 for none
+	// stallLimit is how long records may stay in flight without any
+	// completing before the agent gives up on the run.
+	stallLimit time.Duration
 }
 
 // prepare connects one client per worker and builds payloads. On error
@@ -47,7 +51,8 @@ func prepare(ctx context.Context, a *kperfv1.Assignment, settings props.Producer
 	// costs a few hundred bytes of client state).
 	outstanding := int(min(max(settings.BufferBytes/avg, 64), maxOutstanding))
 
-	r := &runner{a: a, clock: producer.NewClock(), interval: a.GetIntervalNs(), minTick: time.Second}
+	r := &runner{a: a, clock: producer.NewClock(), interval: a.GetIntervalNs(), minTick: time.Second,
+		stallLimit: settings.RequestTimeout + stallGrace}
 	for i, s := range schedules(a) {
 		if err := ctx.Err(); err != nil {
 			r.close()
@@ -117,6 +122,10 @@ func (r *runner) close() {
 	}
 }
 
+// stallGrace is added to request.timeout.ms for the stall limit: past it a
+// record is neither acked nor failed by any client's own retry rules.
+const stallGrace = 10 * time.Second
+
 // graceAfterEnd is how long past the planned end an agent waits for the
 // controller before giving up on its own.
 const graceAfterEnd = 60 * time.Second
@@ -129,6 +138,7 @@ func (r *runner) run(ctx context.Context, stream kperfv1.AgentService_RunServer,
 	var end int64
 	if d := r.a.GetDurationNs(); d > 0 {
 		end = start + d
+		r.end = end
 		// A hard deadline backs up the lease.
 		deadline := time.Duration(end-r.clock.Now()) + time.Duration(r.a.GetLeaseTimeoutNs()) + graceAfterEnd
 		var cancel context.CancelFunc
@@ -184,6 +194,8 @@ func (r *runner) run(ctx context.Context, stream kperfv1.AgentService_RunServer,
 	defer timer.Stop()
 	var seq int64
 	var sendErr error
+	lastProgress := r.clock.Now()
+	var stalled error
 	for finished := false; !finished; seq++ {
 		boundary := start + (seq+1)*r.interval
 		timer.Reset(time.Duration(boundary - r.clock.Now()))
@@ -202,6 +214,17 @@ func (r *runner) run(ctx context.Context, stream kperfv1.AgentService_RunServer,
 		totals.Acked += window.Acked
 		totals.Failed += window.Failed
 		totals.BytesAcked += window.BytesAcked
+		// Records sent but none acked (a dead broker that the client keeps
+		// retrying, failing records one by one) end the run instead of
+		// holding it for as long as the retries last.
+		now := r.clock.Now()
+		if window.Acked > 0 || (window.Failed == 0 && r.sent() == totals.Acked+totals.Failed) {
+			lastProgress = now
+		} else if stalled == nil && time.Duration(now-lastProgress) > r.stallLimit {
+			stalled = fmt.Errorf("stalled: no record acked for %v", r.stallLimit)
+			log.Warn("stopping", "reason", stalled)
+			stopSending()
+		}
 		if sendErr == nil {
 			sendErr = stream.Send(&kperfv1.RunResponse{Msg: &kperfv1.RunResponse_Interval{Interval: r.intervalMsg(seq, start, winEnd, &window, &totals)}})
 			if sendErr != nil {
@@ -221,6 +244,8 @@ func (r *runner) run(ctx context.Context, stream kperfv1.AgentService_RunServer,
 	}
 	reason := "done"
 	switch {
+	case stalled != nil:
+		reason = stalled.Error()
 	case ctx.Err() != nil:
 		reason = context.Cause(ctx).Error()
 	case isClosed(stopped):
@@ -256,7 +281,11 @@ func (r *runner) sent() int64 {
 func (r *runner) intervalMsg(seq, start, winEnd int64, w, totals *producer.Stats) *kperfv1.Interval {
 	var scheduled int64
 	for _, wk := range r.workers {
-		scheduled += wk.Schedule().Due(time.Duration(winEnd - start))
+		upTo := winEnd
+		if r.end > 0 {
+			upTo = min(upTo, r.end) // nothing is scheduled past the planned end
+		}
+		scheduled += wk.Schedule().Due(time.Duration(upTo - start))
 	}
 	sent := r.sent()
 	windowSent := sent - r.prevSent

@@ -118,6 +118,10 @@ func (s *Server) Run(stream kperfv1.AgentService_RunServer) error {
 	if err != nil {
 		return status.Error(codes.InvalidArgument, err.Error())
 	}
+	if need := settings.BufferBytes * int64(len(a.GetWorkers())); need > s.limits.MaxBufferBytes {
+		return status.Errorf(codes.InvalidArgument, "buffer.memory %d x %d workers = %d bytes, agent limit is %d (kperf-agent --max-buffer-bytes)",
+			settings.BufferBytes, len(a.GetWorkers()), need, s.limits.MaxBufferBytes)
+	}
 
 	ctx, cancel := context.WithCancelCause(stream.Context())
 	defer cancel(nil)

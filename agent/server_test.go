@@ -115,6 +115,8 @@ func TestRunRejectsBadPrepare(t *testing.T) {
 	noTopic.Topic = "missing"
 	badProps := assignment(broker)
 	badProps.ProducerProps = map[string]string{"acks": "7"}
+	bigBuffer := assignment(broker)
+	bigBuffer.ProducerProps = map[string]string{"buffer.memory": "5000000000"}
 	tests := []struct {
 		name string
 		req  *kperfv1.RunRequest
@@ -125,6 +127,7 @@ func TestRunRejectsBadPrepare(t *testing.T) {
 		{name: "start before prepare", req: &kperfv1.RunRequest{Msg: &kperfv1.RunRequest_Start{Start: &kperfv1.Start{}}}, code: codes.InvalidArgument, want: "Prepare"},
 		{name: "over the worker limit", req: prepareMsg(tooMany), code: codes.InvalidArgument, want: "workers"},
 		{name: "bad producer property", req: prepareMsg(badProps), code: codes.InvalidArgument, want: "acks"},
+		{name: "over the buffer limit", req: prepareMsg(bigBuffer), code: codes.InvalidArgument, want: "buffer.memory"},
 		{name: "missing topic", req: prepareMsg(noTopic), code: codes.Unavailable, want: "missing"},
 	}
 	for _, tc := range tests {

@@ -20,16 +20,23 @@ import (
 	"github.com/kperf/kperf/internal/props"
 )
 
+// PlanError is a plan that cannot run as written: an unknown key, a value
+// out of range, a split that cannot be made. Its message names the key.
+type PlanError struct{ Err error }
+
+func (e *PlanError) Error() string { return e.Err.Error() }
+func (e *PlanError) Unwrap() error { return e.Err }
+
 // LoadPlan reads a plan file, YAML or JSON, strictly: an unknown key is an
 // error naming it.
 func LoadPlan(path string) (*kperfv1.TestPlan, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("read plan: %w", err)
+		return nil, &PlanError{fmt.Errorf("read plan: %w", err)}
 	}
 	p, err := ParsePlan(b)
 	if err != nil {
-		return nil, fmt.Errorf("plan %s: %w", filepath.Base(path), err)
+		return nil, &PlanError{fmt.Errorf("plan %s: %w", filepath.Base(path), err)}
 	}
 	return p, nil
 }
@@ -150,6 +157,19 @@ func (p *Plan) SetPayloads(payloads [][]byte) {
 	p.ValueBytes = float64(total) / float64(len(payloads))
 }
 
+// plannedLength returns how long the plan should produce: its duration, or
+// for a paced record count the count over the rate; 0 when unknown.
+func (p *Plan) plannedLength() time.Duration {
+	length := p.Duration
+	if n, r := p.Spec.GetNumRecords(), p.RatePerSec(); n > 0 && r > 0 {
+		byCount := time.Duration(float64(n) / r * float64(time.Second))
+		if length == 0 || byCount < length {
+			length = byCount
+		}
+	}
+	return length
+}
+
 // Unlimited reports whether the plan sends as fast as it can.
 func (p *Plan) Unlimited() bool { return p.RatePerSec() <= 0 }
 
@@ -187,11 +207,11 @@ func Resolve(spec *kperfv1.TestPlan) (*Plan, error) {
 	if n := s.GetRecordSize(); n < 1 {
 		bad("record_size", "%d: must be at least 1 byte", n)
 	}
-	if t := s.GetThroughput(); !(t > 0 || t == -1) {
-		bad("throughput", "%v: use a positive rate in records/s, or -1 for unlimited", t)
+	if t := s.GetThroughput(); !(t > 0 && t <= MaxRate || t == -1) {
+		bad("throughput", "%v: use a rate in records/s up to %g, or -1 for unlimited", t, float64(MaxRate))
 	}
-	if s.ThroughputBytes != nil && !(s.GetThroughputBytes() > 0) {
-		bad("throughput_bytes", "%v: must be a positive rate in bytes/s", s.GetThroughputBytes())
+	if s.ThroughputBytes != nil && !(s.GetThroughputBytes() > 0 && s.GetThroughputBytes() <= 1e15) {
+		bad("throughput_bytes", "%v: must be a positive rate in bytes/s up to 1e15", s.GetThroughputBytes())
 	}
 	if s.GetDuration() != "" {
 		if p.Duration, err = time.ParseDuration(s.GetDuration()); err != nil || p.Duration <= 0 {
@@ -233,10 +253,14 @@ func Resolve(spec *kperfv1.TestPlan) (*Plan, error) {
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
-		return nil, err
+		return nil, &PlanError{err}
 	}
 	return p, nil
 }
+
+// MaxRate is the highest target rate in records per second a plan may ask
+// for (far beyond any cluster, and exact in the split's integer units).
+const MaxRate = 1e10
 
 // Default values of a plan.
 const (
@@ -309,7 +333,7 @@ func setDefaults(s *kperfv1.TestPlan) {
 func ReadPayloads(path, delim string) ([][]byte, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("plan key payload_file: %w", err)
+		return nil, &PlanError{fmt.Errorf("plan key payload_file: %w", err)}
 	}
 	var out [][]byte
 	for _, r := range bytes.Split(b, []byte(delim)) {
@@ -318,7 +342,7 @@ func ReadPayloads(path, delim string) ([][]byte, error) {
 		}
 	}
 	if len(out) == 0 {
-		return nil, fmt.Errorf("plan key payload_file: %s holds no records", path)
+		return nil, &PlanError{fmt.Errorf("plan key payload_file: %s holds no records", path)}
 	}
 	return out, nil
 }

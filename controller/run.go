@@ -62,8 +62,12 @@ func (o *Options) defaults() {
 	}
 }
 
-// stopGrace is how long agents get to send their Final after Stop.
-const stopGrace = 30 * time.Second
+// finalGrace is how long agents get to send their Final after Stop or after
+// the planned end: longer than the clients' own close budget
+// (request.timeout.ms + 10 s) and the agents' stall limit.
+func (p *Plan) finalGrace() time.Duration {
+	return p.Producer.RequestTimeout + 30*time.Second
+}
 
 // Run runs spec on the agents and returns the summary. It prints interval
 // lines and the final lines to o.Stdout and writes the results directory.
@@ -77,15 +81,15 @@ func Run(ctx context.Context, spec *kperfv1.TestPlan, o Options) (*report.Summar
 		return nil, err
 	}
 	if len(p.BootstrapServer) == 0 {
-		return nil, errors.New("plan key bootstrap_servers is not set (flag --bootstrap-servers)")
+		return nil, &PlanError{errors.New("plan key bootstrap_servers is not set (flag --bootstrap-servers)")}
 	}
 	if len(o.Agents) == 0 {
-		return nil, errors.New("no agents: give --agents host:port,... or --local N")
+		return nil, &PlanError{errors.New("no agents: give --agents host:port,... or --local N")}
 	}
 	agents := o.Agents
 	if n := int(p.Spec.GetAgentCount()); n > 0 {
 		if n > len(agents) {
-			return nil, fmt.Errorf("plan key agent_count: plan asks for %d agents, only %d given", n, len(agents))
+			return nil, &PlanError{fmt.Errorf("plan key agent_count: plan asks for %d agents, only %d given", n, len(agents))}
 		}
 		agents = agents[:n]
 	}
@@ -146,7 +150,8 @@ func Run(ctx context.Context, spec *kperfv1.TestPlan, o Options) (*report.Summar
 		return nil, err
 	}
 	after, offErr := adm.settledEndOffsets(context.WithoutCancel(ctx), p.Spec.GetTopic(), before, s.Records)
-	s.DeliveryCheck = report.Delivery{Acked: s.Records, BrokerOffsetDelta: after - before, OK: offErr == nil && s.Records == after-before}
+	s.DeliveryCheck = report.Delivery{Acked: s.Records, BrokerOffsetDelta: after - before, Unresolved: s.Sent - s.Records - s.Failed}
+	s.DeliveryCheck.OK = offErr == nil && s.Records == after-before && s.DeliveryCheck.Unresolved == 0
 	if offErr != nil {
 		s.DeliveryCheck.BrokerOffsetDelta = 0
 		s.DeliveryCheck.Error = offErr.Error()
@@ -285,21 +290,21 @@ func (r *run) execute(ctx context.Context, assignments []*kperfv1.Assignment) (*
 			default:
 			}
 		}
-		stopTimeout = time.After(stopGrace)
+		stopTimeout = time.After(r.plan.finalGrace())
 	}
 	done := ctx.Done()
 	// Agents bound their own runs; this bounds the controller's wait for
 	// them, should an agent stay silent without breaking its stream.
 	var overdue <-chan time.Time
-	if r.plan.Duration > 0 {
-		t := time.NewTimer(time.Until(r.start.Add(r.plan.Duration + r.plan.LeaseTimeout + 2*stopGrace)))
+	if planned := r.plan.plannedLength(); planned > 0 {
+		t := time.NewTimer(time.Until(r.start.Add(planned + r.plan.LeaseTimeout + 2*r.plan.finalGrace())))
 		defer t.Stop()
 		overdue = t.C
 	}
 	for finals < n || !m.allDone() {
 		select {
 		case <-overdue:
-			return nil, fmt.Errorf("%d of %d agents sent no final report by %v after the planned end", n-finals, n, r.plan.LeaseTimeout+2*stopGrace)
+			return nil, fmt.Errorf("%d of %d agents sent no final report by %v after the planned end", n-finals, n, r.plan.LeaseTimeout+2*r.plan.finalGrace())
 		case ev := <-events:
 			addr := r.conns[ev.agent].addr
 			if ev.err != nil {
@@ -329,7 +334,7 @@ func (r *run) execute(ctx context.Context, assignments []*kperfv1.Assignment) (*
 			fmt.Fprintln(r.o.Stdout, "interrupted: stopping agents")
 			stopAll()
 		case <-stopTimeout:
-			return nil, fmt.Errorf("agents sent no final report within %v of stop", stopGrace)
+			return nil, fmt.Errorf("agents sent no final report within %v of stop", r.plan.finalGrace())
 		}
 	}
 	return r.summary(agentsOut, started, interrupted)
@@ -426,12 +431,12 @@ func (r *run) summary(agents []report.Agent, started []int64, interrupted bool) 
 		l := report.LatencyOf(&r.failures)
 		s.ErrorLatencyMs = &l
 	}
-	// The run lasts until the last interval in which records completed: a
-	// client that gave up on records it could not deliver does not stretch
-	// the window of those it did.
+	// The run lasts until the end of the last interval in which records were
+	// acked: failures that trickle in after a broker died do not stretch the
+	// window of the records that were delivered.
 	var end int64
 	for _, iv := range r.intervals {
-		if iv.Records+iv.Failed > 0 {
+		if iv.Records > 0 {
 			end = max(end, int64(iv.EndS*1e9))
 		}
 	}

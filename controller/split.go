@@ -20,11 +20,11 @@ func Split(p *Plan, agents int, payloads [][]byte) ([]*kperfv1.Assignment, error
 	total := agents * perAgent
 	counts := pace.SplitCount(s.GetNumRecords(), total)
 	if n := s.GetNumRecords(); n > 0 && n < int64(total) {
-		return nil, fmt.Errorf("plan key num_records: %d is fewer than the %d workers (%d agents x %d)", n, total, agents, perAgent)
+		return nil, &PlanError{fmt.Errorf("plan key num_records: %d is fewer than the %d workers (%d agents x %d)", n, total, agents, perAgent)}
 	}
 	rate := p.RatePerSec()
 	if rate > 0 && math.Round(rate*1e6) < float64(total) {
-		return nil, fmt.Errorf("plan key throughput: %v records/s is too low to split across %d workers", rate, total)
+		return nil, &PlanError{fmt.Errorf("plan key throughput: %v records/s is too low to split across %d workers", rate, total)}
 	}
 	rates := pace.SplitRate(rate, total)
 	out := make([]*kperfv1.Assignment, agents)

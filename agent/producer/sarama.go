@@ -65,8 +65,13 @@ func SaramaConfig(s props.Producer, seed int64) *sarama.Config {
 	default:
 		cfg.Producer.RequiredAcks = sarama.WaitForAll
 	}
-	cfg.Producer.Flush.Bytes = s.BatchBytes // per broker; NewSarama widens it to the topic's partitions
-	cfg.Producer.Flush.Frequency = s.Linger
+	// linger.ms=0 sends at once: sarama only does that when every flush
+	// trigger is 0; with a byte trigger alone it would hold records until
+	// the bytes fill up.
+	if s.Linger > 0 {
+		cfg.Producer.Flush.Bytes = s.BatchBytes // per broker; NewSarama widens it to the topic's partitions
+		cfg.Producer.Flush.Frequency = s.Linger
+	}
 	cfg.Producer.MaxMessageBytes = s.MaxRequestBytes
 	cfg.Producer.Timeout = s.RequestTimeout
 	cfg.Producer.Retry.Max = s.Retries
@@ -116,7 +121,9 @@ func NewSarama(o SaramaOptions) (Client, error) {
 	// sarama's flush trigger counts a whole broker's pending records, where
 	// Java's batch.size is per partition: let a request carry up to a batch
 	// per partition, within max.request.size.
-	cfg.Producer.Flush.Bytes = min(o.Settings.MaxRequestBytes, o.Settings.BatchBytes*max(1, len(parts)))
+	if cfg.Producer.Flush.Bytes > 0 {
+		cfg.Producer.Flush.Bytes = min(o.Settings.MaxRequestBytes, o.Settings.BatchBytes*max(1, len(parts)))
+	}
 	p, err := sarama.NewAsyncProducerFromClient(client)
 	if err != nil {
 		client.Close()

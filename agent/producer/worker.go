@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -263,7 +264,12 @@ func errorKind(err error) string {
 	}
 	var ne *net.OpError
 	if errors.As(err, &ne) {
-		return ne.Op + ": " + ne.Err.Error() // without the connection's addresses
+		inner := ne.Err
+		var se *os.SyscallError
+		if errors.As(inner, &se) {
+			inner = se.Err
+		}
+		return ne.Op + ": " + inner.Error() // without the connection's addresses
 	}
 	return err.Error()
 }

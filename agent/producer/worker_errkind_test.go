@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"syscall"
 	"testing"
 
@@ -21,6 +22,7 @@ func TestErrorKindIsTheSameForEveryDriver(t *testing.T) {
 		{err: fmt.Errorf("produce: %w", kerr.NotEnoughReplicas), want: "NOT_ENOUGH_REPLICAS"},
 		{err: errors.New("dial tcp: refused"), want: "dial tcp: refused"},
 		{err: fmt.Errorf("kafka: out of brokers: %w", &net.OpError{Op: "read", Net: "tcp", Err: syscall.ECONNRESET}), want: "read: connection reset by peer"},
+		{err: &net.OpError{Op: "read", Net: "tcp", Err: os.NewSyscallError("read", syscall.ECONNRESET)}, want: "read: connection reset by peer"},
 	}
 	for _, tc := range tests {
 		if got := errorKind(tc.err); got != tc.want {

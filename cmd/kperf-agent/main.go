@@ -48,6 +48,7 @@ Flags:
 	limits := agent.DefaultLimits()
 	fs.IntVar(&limits.MaxWorkers, "max-workers", limits.MaxWorkers, "most producer workers a test may ask of this agent")
 	fs.IntVar(&limits.MaxRecordSize, "max-record-size", limits.MaxRecordSize, "largest record size in bytes a test may ask for")
+	fs.Int64Var(&limits.MaxBufferBytes, "max-buffer-bytes", limits.MaxBufferBytes, "most producer buffer.memory, summed over a test's workers")
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -63,8 +64,8 @@ Flags:
 		fmt.Println(version)
 		return 0
 	}
-	if limits.MaxWorkers < 1 || limits.MaxRecordSize < 1 {
-		fmt.Fprintln(os.Stderr, "kperf-agent: --max-workers and --max-record-size must be positive")
+	if limits.MaxWorkers < 1 || limits.MaxRecordSize < 1 || limits.MaxBufferBytes < 1 {
+		fmt.Fprintln(os.Stderr, "kperf-agent: --max-workers, --max-record-size and --max-buffer-bytes must be positive")
 		return 2
 	}
 	addr := *listen

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -21,11 +20,8 @@ func agentsCmd(args []string) int {
 		fmt.Fprintf(fs.Output(), "Usage: kperf-controller agents --agents host:port,...\n\nLists each agent's version, host, cores and state; exits 1 if any is unreachable.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitUsage
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
 	}
 	addrs := splitList(*agents)
 	if len(addrs) == 0 {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"strings"
@@ -45,11 +46,8 @@ Flags (every plan key has one):
 `)
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(controller.ExpandListArgs(args, pf.ListFlags())); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitUsage
+	if code, ok := parseFlags(fs, controller.ExpandListArgs(args, pf.ListFlags())); !ok {
+		return code
 	}
 	if fs.NArg() > 0 {
 		return usageErr("unexpected argument %q", fs.Arg(0))
@@ -67,7 +65,7 @@ Flags (every plan key has one):
 	if *planFile != "" {
 		var err error
 		if spec, err = controller.LoadPlan(*planFile); err != nil {
-			return fail(err)
+			return fail(err) // a PlanError: exit 2
 		}
 	}
 	if err := pf.Apply(spec); err != nil {
@@ -77,7 +75,11 @@ Flags (every plan key has one):
 		return usageErr("%v", strings.ReplaceAll(err.Error(), "\n", "; "))
 	}
 	addrs := splitList(*agents)
+	agentsGiven := false
+	fs.Visit(func(f *flag.Flag) { agentsGiven = agentsGiven || f.Name == "agents" })
 	switch {
+	case agentsGiven && len(addrs) == 0:
+		return usageErr("--agents %q lists no agent: want host:port,host:port,...", *agents)
 	case *localN < 0:
 		return usageErr("--local %d: want a positive number of agents", *localN)
 	case *localN > 0 && len(addrs) > 0:
@@ -108,7 +110,13 @@ Flags (every plan key has one):
 	s, err := controller.Run(ctx, spec, controller.Options{
 		Agents: addrs, OutDir: *out, Stdout: os.Stdout, Log: log, DialTimeout: *dialTimeout, Version: version,
 	})
-	if err != nil {
+	switch {
+	case ctx.Err() != nil:
+		if err != nil {
+			fail(err)
+		}
+		return exitInterrupted
+	case err != nil:
 		return fail(err)
 	}
 	if s.Interrupted {
@@ -132,7 +140,31 @@ func usageErr(format string, args ...any) int {
 	return exitUsage
 }
 
+// fail prints err on one line and returns its exit code: 2 for a plan that
+// cannot run as written, 1 for a run that failed.
 func fail(err error) int {
 	fmt.Fprintf(os.Stderr, "kperf-controller: %s\n", strings.ReplaceAll(err.Error(), "\n", "; "))
+	var pe *controller.PlanError
+	if errors.As(err, &pe) {
+		return exitUsage
+	}
 	return exitFailed
+}
+
+// parseFlags parses args into fs. A bad flag prints one line and a hint
+// rather than the whole usage text; -h prints the usage.
+func parseFlags(fs *flag.FlagSet, args []string) (code int, ok bool) {
+	usage := fs.Usage
+	fs.Usage = func() {}
+	fs.SetOutput(io.Discard)
+	err := fs.Parse(args)
+	fs.SetOutput(os.Stderr)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		usage()
+		return exitOK, false
+	case err != nil:
+		return usageErr("%s: %v (see 'kperf-controller %s -h')", fs.Name(), err, fs.Name()), false
+	}
+	return 0, true
 }

@@ -29,6 +29,10 @@ type Latency struct {
 // HdrHistogram percentiles.
 func LatencyOf(h *hist.Hist) Latency {
 	ps := h.Percentiles(50, 95, 99, 99.9)
+	// A bucket's highest equivalent value can pass the exact maximum.
+	for i := range ps {
+		ps[i] = min(ps[i], h.Max())
+	}
 	return Latency{Mean: h.Mean() / 1e6, P50: ms(ps[0]), P95: ms(ps[1]), P99: ms(ps[2]), P999: ms(ps[3]), Max: ms(h.Max())}
 }
 
@@ -54,7 +58,10 @@ type Agent struct {
 type Delivery struct {
 	Acked             int64 `json:"acked"`
 	BrokerOffsetDelta int64 `json:"broker_offset_delta"`
-	OK                bool  `json:"ok"`
+	// Unresolved are records sent that were neither acked nor failed when
+	// the clients closed (a broker that stopped answering).
+	Unresolved int64 `json:"unresolved"`
+	OK         bool  `json:"ok"`
 	// Error says why the broker's end offsets could not be read.
 	Error string `json:"error,omitempty"`
 }
@@ -200,9 +207,19 @@ func PrintDetails(w io.Writer, s *Summary) {
 	if s.GeneratorBehindIntervals > 0 {
 		fmt.Fprintf(w, "warning: load generator fell behind its schedule in %d of %d intervals; those numbers measure kperf, not Kafka\n", s.GeneratorBehindIntervals, s.Intervals)
 	}
+	d := s.DeliveryCheck
 	verdict := "ok"
-	if !s.DeliveryCheck.OK {
-		verdict = "MISMATCH"
+	switch {
+	case d.BrokerOffsetDelta < d.Acked:
+		verdict = fmt.Sprintf("MISMATCH: %d acked records are not on the broker", d.Acked-d.BrokerOffsetDelta)
+	case d.BrokerOffsetDelta > d.Acked:
+		verdict = fmt.Sprintf("MISMATCH: %d more records on the broker than acked (duplicates from retries without idempotence, failed-but-stored records, or another producer)", d.BrokerOffsetDelta-d.Acked)
+	}
+	if d.Unresolved > 0 {
+		fmt.Fprintf(w, "unresolved: %d records were sent but neither acked nor failed when the clients closed\n", d.Unresolved)
+		if verdict == "ok" {
+			verdict = "FAILED: unresolved records"
+		}
 	}
 	if s.DeliveryCheck.Error != "" {
 		fmt.Fprintf(w, "delivery check: %d acked, broker end offsets unavailable: %s\n", s.DeliveryCheck.Acked, s.DeliveryCheck.Error)

@@ -362,11 +362,11 @@ func TestBadInputFailsClearly(t *testing.T) {
 	}{
 		{name: "zero rate", args: []string{"--agents", agents[0].addr, "--bootstrap-servers", brokers, "--throughput", "0"}, wantCode: 2, want: "throughput"},
 		{name: "negative rate", args: []string{"--agents", agents[0].addr, "--bootstrap-servers", brokers, "--throughput", "-5"}, wantCode: 2, want: "throughput"},
-		{name: "unknown plan key", args: []string{"--agents", agents[0].addr, "-f", plan}, wantCode: 1, want: `"throughputt"`},
+		{name: "unknown plan key", args: []string{"--agents", agents[0].addr, "-f", plan}, wantCode: 2, want: `"throughputt"`},
 		{name: "unknown producer prop", args: []string{"--agents", agents[0].addr, "--bootstrap-servers", brokers, "--producer-props", "lingerms=5"}, wantCode: 2, want: "lingerms"},
 		{name: "unreachable agent", args: []string{"--agents", deadAddr, "--bootstrap-servers", brokers, "--dial-timeout", "2s"}, wantCode: 1, want: "agent " + deadAddr},
 		{name: "other protocol version", args: []string{"--agents", lis.Addr().String(), "--bootstrap-servers", brokers}, wantCode: 1, want: "protocol v99"},
-		{name: "fewer agents than planned", args: []string{"--agents", agents[0].addr, "--bootstrap-servers", brokers, "--agent-count", "3"}, wantCode: 1, want: "agent_count"},
+		{name: "fewer agents than planned", args: []string{"--agents", agents[0].addr, "--bootstrap-servers", brokers, "--agent-count", "3"}, wantCode: 2, want: "agent_count"},
 		{name: "broker unreachable", args: []string{"--agents", agents[0].addr, "--bootstrap-servers", deadAddr}, wantCode: 1, want: "kafka"},
 		{name: "record larger than the topic allows", args: []string{"--agents", agents[0].addr, "--bootstrap-servers", brokers,
 			"--topic", topicName(t), "--topic-configs", "max.message.bytes=2000", "--record-size", "5000"}, wantCode: 1, want: "max.message.bytes"},
