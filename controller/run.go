@@ -23,8 +23,8 @@ import (
 )
 
 // ErrDeliveryMismatch means the acked records and the growth of the
-// topic's end offsets differ.
-var ErrDeliveryMismatch = errors.New("delivery check failed: acked records differ from the broker's end-offset growth")
+// topic's end offsets differ, or some records sent were never resolved.
+var ErrDeliveryMismatch = errors.New("delivery check failed: acked records do not match the broker's end-offset growth, or records were left unresolved (see the delivery check line)")
 
 // Options configure Run.
 type Options struct {
