@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	kperfv1 "github.com/kperf/kperf/api/proto/kperf/v1"
@@ -33,20 +34,56 @@ var planUsage = map[string]string{
 	"jitter":             "random spread of send ticks, 0..1 of the tick period (default 0)",
 	"seed":               "seed for payloads and jitter (default 1)",
 	"lease_timeout":      "agents stop when the controller is silent this long (default " + DefaultLeaseTimeout + ")",
+	"sweep":              "sweep axis KEY=V1,V2,...: run once per combination of the axes' values (repeatable; keys: agents, workers, record-size, throughput, acks, compression, batch-size, linger, partitions, driver); replaces the file's axes",
 }
+
+// Flags of the sweep's timings, beside --sweep.
+const (
+	flagSweepWarmup   = "sweep-warmup"
+	flagSweepCooldown = "sweep-cooldown"
+)
 
 // FlagName returns the flag of a plan key.
 func FlagName(key string) string { return strings.ReplaceAll(key, "_", "-") }
 
 // PlanFlags binds a flag to every TestPlan field.
 type PlanFlags struct {
-	fs     *flag.FlagSet
-	values map[string]*planValue // by flag name
+	fs               *flag.FlagSet
+	values           map[string]*planValue // by flag name
+	sweep            sweepFlag
+	warmup, cooldown string
 }
 
 type planValue struct {
 	fd   protoreflect.FieldDescriptor
 	vals []string
+}
+
+// sweepFlag collects --sweep KEY=V1,V2,... axes, one per flag.
+type sweepFlag struct{ axes []*kperfv1.SweepAxis }
+
+func (v *sweepFlag) String() string {
+	if v == nil {
+		return ""
+	}
+	parts := make([]string, len(v.axes))
+	for i, a := range v.axes {
+		parts[i] = a.GetKey() + "=" + strings.Join(a.GetValues(), ",")
+	}
+	return strings.Join(parts, " ")
+}
+
+func (v *sweepFlag) Set(s string) error {
+	k, vals, ok := strings.Cut(s, "=")
+	if k = strings.TrimSpace(k); !ok || k == "" {
+		return fmt.Errorf("want KEY=V1,V2,..., got %q", s)
+	}
+	ax := &kperfv1.SweepAxis{Key: k}
+	for _, x := range strings.Split(vals, ",") {
+		ax.Values = append(ax.Values, strings.TrimSpace(x))
+	}
+	v.axes = append(v.axes, ax)
+	return nil
 }
 
 func (v *planValue) String() string {
@@ -68,13 +105,21 @@ func (v *planValue) Set(s string) error {
 	return nil
 }
 
-// BindPlanFlags registers a flag for every plan key on fs.
+// BindPlanFlags registers a flag for every plan key on fs. The sweep key
+// gets --sweep KEY=V1,V2,... (one axis per flag) and, beside it,
+// --sweep-warmup and --sweep-cooldown.
 func BindPlanFlags(fs *flag.FlagSet) *PlanFlags {
 	pf := &PlanFlags{fs: fs, values: map[string]*planValue{}}
 	fields := (&kperfv1.TestPlan{}).ProtoReflect().Descriptor().Fields()
 	for i := range fields.Len() {
 		fd := fields.Get(i)
 		name := FlagName(string(fd.Name()))
+		if fd.Name() == "sweep" {
+			fs.Var(&pf.sweep, name, planUsage[string(fd.Name())])
+			fs.StringVar(&pf.warmup, flagSweepWarmup, "", "run each sweep step this long first, results discarded (e.g. 2s)")
+			fs.StringVar(&pf.cooldown, flagSweepCooldown, "", "pause this long after each sweep step")
+			continue
+		}
 		v := &planValue{fd: fd}
 		pf.values[name] = v
 		fs.Var(v, name, planUsage[string(fd.Name())])
@@ -99,6 +144,22 @@ func (pf *PlanFlags) ListFlags() []string {
 func (pf *PlanFlags) Apply(plan *kperfv1.TestPlan) error {
 	var err error
 	pf.fs.Visit(func(f *flag.Flag) {
+		switch f.Name {
+		case "sweep":
+			// The flags' axes replace the file's.
+			sw := sweepOf(plan)
+			sw.Axes = nil
+			for _, a := range pf.sweep.axes {
+				sw.Axes = append(sw.Axes, proto.Clone(a).(*kperfv1.SweepAxis))
+			}
+			return
+		case flagSweepWarmup:
+			sweepOf(plan).Warmup = pf.warmup
+			return
+		case flagSweepCooldown:
+			sweepOf(plan).Cooldown = pf.cooldown
+			return
+		}
 		v, ok := pf.values[f.Name]
 		if !ok || err != nil {
 			return
@@ -108,6 +169,13 @@ func (pf *PlanFlags) Apply(plan *kperfv1.TestPlan) error {
 		}
 	})
 	return err
+}
+
+func sweepOf(plan *kperfv1.TestPlan) *kperfv1.Sweep {
+	if plan.Sweep == nil {
+		plan.Sweep = &kperfv1.Sweep{}
+	}
+	return plan.Sweep
 }
 
 func setField(m protoreflect.Message, v *planValue) error {

@@ -90,19 +90,46 @@ func stringifyMaps(js []byte) ([]byte, error) {
 				return nil, fmt.Errorf("plan key %s: want a mapping of names to values", fd.Name())
 			}
 			for k, val := range m {
-				switch x := val.(type) {
-				case string:
-				case json.Number:
-					m[k] = x.String()
-				case bool:
-					m[k] = strconv.FormatBool(x)
-				default:
+				str, ok := scalarString(val)
+				if !ok {
 					return nil, fmt.Errorf("plan key %s.%s: want a single value", fd.Name(), k)
+				}
+				m[k] = str
+			}
+		}
+	}
+	// Sweep values are strings too: "values: [1, 2]" means "1", "2".
+	if sw, ok := top["sweep"].(map[string]any); ok {
+		if axes, ok := sw["axes"].([]any); ok {
+			for _, ax := range axes {
+				if a, ok := ax.(map[string]any); ok {
+					if vals, ok := a["values"].([]any); ok {
+						for i, v := range vals {
+							str, ok := scalarString(v)
+							if !ok {
+								return nil, fmt.Errorf("plan key sweep: axis %v: want single values", a["key"])
+							}
+							vals[i] = str
+						}
+					}
 				}
 			}
 		}
 	}
 	return json.Marshal(top)
+}
+
+// scalarString returns a JSON scalar as the string a YAML author meant.
+func scalarString(v any) (string, bool) {
+	switch x := v.(type) {
+	case string:
+		return x, true
+	case json.Number:
+		return x.String(), true
+	case bool:
+		return strconv.FormatBool(x), true
+	}
+	return "", false
 }
 
 var (

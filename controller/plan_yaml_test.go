@@ -24,6 +24,17 @@ func TestParsePlanUnquotedMapScalars(t *testing.T) {
 	}
 }
 
+func TestParsePlanUnquotedSweepValues(t *testing.T) {
+	t.Parallel()
+	p, err := ParsePlan([]byte("sweep:\n  axes:\n    - key: agents\n      values: [1, 2]\n"))
+	if err != nil {
+		t.Fatalf("ParsePlan: %v", err)
+	}
+	if got := p.GetSweep().GetAxes()[0].GetValues(); len(got) != 2 || got[0] != "1" || got[1] != "2" {
+		t.Errorf("sweep values = %q, want [1 2]", got)
+	}
+}
+
 func TestParsePlanErrorsUsePlanKeys(t *testing.T) {
 	t.Parallel()
 	tests := []struct {

@@ -34,6 +34,10 @@ type Options struct {
 	OutDir string
 	// Stdout receives the report lines; nil discards them.
 	Stdout io.Writer
+	// Details receives the lines after the final line (latency kinds,
+	// agents, delivery check, results directory) and the interrupt notice;
+	// nil sends them to Stdout.
+	Details io.Writer
 	// Log receives lifecycle logs; nil discards them.
 	Log hclog.Logger
 	// DialTimeout bounds reaching each agent; default 10 s.
@@ -47,6 +51,9 @@ type Options struct {
 func (o *Options) defaults() {
 	if o.Stdout == nil {
 		o.Stdout = io.Discard
+	}
+	if o.Details == nil {
+		o.Details = o.Stdout
 	}
 	if o.Log == nil {
 		o.Log = hclog.NewNullLogger()
@@ -160,8 +167,8 @@ func Run(ctx context.Context, spec *kperfv1.TestPlan, o Options) (*report.Summar
 		return nil, fmt.Errorf("write results: %w", err)
 	}
 	fmt.Fprintln(o.Stdout, report.FinalLine(s))
-	report.PrintDetails(o.Stdout, s)
-	fmt.Fprintf(o.Stdout, "results in %s\n", o.OutDir)
+	report.PrintDetails(o.Details, s)
+	fmt.Fprintf(o.Details, "results in %s\n", o.OutDir)
 	switch {
 	case offErr != nil:
 		return s, fmt.Errorf("delivery check: kafka %v: %w", p.BootstrapServer, offErr)
@@ -331,7 +338,7 @@ func (r *run) execute(ctx context.Context, assignments []*kperfv1.Assignment) (*
 			}
 		case <-done:
 			interrupted, done = true, nil
-			fmt.Fprintln(r.o.Stdout, "interrupted: stopping agents")
+			fmt.Fprintln(r.o.Details, "interrupted: stopping agents")
 			stopAll()
 		case <-stopTimeout:
 			return nil, fmt.Errorf("agents sent no final report within %v of stop", r.plan.finalGrace())
@@ -392,7 +399,11 @@ func (r *run) emit(w *window) error {
 		ServiceP99Ms: float64(w.service.Percentiles(99)[0]) / 1e6, SendDelayP99Ms: float64(w.delay.Percentiles(99)[0]) / 1e6,
 	}
 	r.intervals = append(r.intervals, iv)
-	fmt.Fprintln(r.o.Stdout, report.IntervalLine(&iv))
+	// Like kafka-producer-perf-test, print full windows only: a short tail
+	// window (the run's last moments) is in intervals.csv and the summary.
+	if iv.EndS-iv.StartS >= r.plan.Interval.Seconds()/2 {
+		fmt.Fprintln(r.o.Stdout, report.IntervalLine(&iv))
+	}
 	r.ack.Add(&w.ack)
 	r.service.Add(&w.service)
 	r.delay.Add(&w.delay)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"sync/atomic"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -38,6 +39,8 @@ type saramaClient struct {
 	done     chan struct{}
 	// closeBudget bounds Close's wait for the last acks.
 	closeBudget time.Duration
+	// inflight counts records sent and not yet completed.
+	inflight atomic.Int64
 }
 
 // saramaRecord embeds the message sarama carries, so one allocation serves
@@ -151,19 +154,29 @@ func (c *saramaClient) NewRecord() *Record {
 func (c *saramaClient) Send(ctx context.Context, r *Record) bool {
 	sr := r.slot.(*saramaRecord)
 	sr.msg = sarama.ProducerMessage{Topic: c.topic, Value: c.values[r.Payload], Metadata: sr}
+	c.inflight.Add(1)
 	select {
 	case c.p.Input() <- &sr.msg:
 		return true
 	case <-ctx.Done():
+		c.inflight.Add(-1)
 		return false
 	}
 }
 
+// Close waits until every record sent has completed, then shuts sarama
+// down. Shutting down with records in flight makes sarama fail some of them
+// with ErrShuttingDown when it routes them again (seen with v1.61.1), which
+// would count records as failed that Kafka may have stored.
 func (c *saramaClient) Close() error {
+	deadline := time.Now().Add(c.closeBudget)
+	for c.inflight.Load() > 0 && time.Now().Before(deadline) {
+		time.Sleep(2 * time.Millisecond)
+	}
 	c.p.AsyncClose()
 	select {
 	case <-c.done:
-	case <-time.After(c.closeBudget):
+	case <-time.After(max(time.Until(deadline), time.Second)):
 		// A dead broker can hold sarama's pipeline for much longer; give up
 		// on the records still in it rather than hang the run. They stay
 		// counted as sent and never acked.
@@ -195,6 +208,7 @@ func (c *saramaClient) drainSuccesses(done chan<- struct{}) {
 			}
 		}
 		c.complete.Complete(batch, now)
+		c.inflight.Add(-int64(len(batch)))
 	}
 }
 
@@ -207,6 +221,7 @@ func (c *saramaClient) drainErrors(done chan<- struct{}) {
 		r.Err = pe.Err
 		batch[0] = r
 		c.complete.Complete(batch, now)
+		c.inflight.Add(-1)
 	}
 }
 

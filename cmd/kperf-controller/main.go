@@ -24,9 +24,10 @@ var commands = map[string]struct {
 	run  func(args []string) int
 	help string
 }{
-	"run":     {runCmd, "run a test plan across agents (or --local N in this process)"},
-	"agents":  {agentsCmd, "list agents with their version, host and cores, and check their health"},
-	"version": {func([]string) int { fmt.Println(version); return exitOK }, "print the version"},
+	"run":                {runCmd, "run a test plan across agents (or --local N in this process)"},
+	"producer-perf-test": {perfTestCmd, "a drop-in for kafka-producer-perf-test: its flags, its output lines"},
+	"agents":             {agentsCmd, "list agents with their version, host and cores, and check their health"},
+	"version":            {func([]string) int { fmt.Println(version); return exitOK }, "print the version"},
 }
 
 func usage() {
@@ -37,7 +38,7 @@ func usage() {
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		fmt.Fprintf(os.Stderr, "  %-8s %s\n", n, commands[n].help)
+		fmt.Fprintf(os.Stderr, "  %-19s %s\n", n, commands[n].help)
 	}
 	fmt.Fprintf(os.Stderr, "\nExamples:\n  kperf-controller run --local 3\n  kperf-controller run --agents h1:7070,h2:7070 --bootstrap-servers b1:9092 -f plan.yaml\n  kperf-controller agents --agents h1:7070,h2:7070\n\nRun 'kperf-controller COMMAND -h' for a command's flags.\n")
 }

@@ -28,6 +28,7 @@ func runCmd(args []string) int {
 	out := fs.String("out", "", "results directory (default results/<timestamp>)")
 	dialTimeout := fs.Duration("dial-timeout", 10*time.Second, "give up on an unreachable agent after this long")
 	logLevel := fs.String("log-level", "warn", "log level: trace, debug, info, warn, error")
+	resume := fs.Bool("resume", false, "continue the sweep in --out DIR: steps with a summary.json are not run again")
 	pf := controller.BindPlanFlags(fs)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), `Usage: kperf-controller run [flags]
@@ -41,6 +42,11 @@ Examples:
   kperf-controller run --agents h1:7070,h2:7070,h3:7070 --bootstrap-servers b1:9092 -f plan.yaml
   kperf-controller run --agents h1:7070 --bootstrap-servers b1:9092 --topic t --num-records 1000000 \
       --record-size 250 --throughput -1 --producer-props acks=1 linger.ms=10 compression.type=lz4
+  kperf-controller run --local 2 --num-records 20000 --sweep agents=1,2 --sweep record-size=100,1024 --out results/sweep1
+
+With a sweep (--sweep or the plan's sweep key) the plan runs once per
+combination of the axes' values, each step into its own folder of --out, and
+prints a table; --resume continues an interrupted sweep.
 
 Flags (every plan key has one):
 `)
@@ -74,6 +80,12 @@ Flags (every plan key has one):
 	if _, err := controller.Resolve(spec); err != nil {
 		return usageErr("%v", strings.ReplaceAll(err.Error(), "\n", "; "))
 	}
+	if spec.GetSweep() == nil && *resume {
+		return usageErr("--resume continues a sweep; the plan has none (give --sweep KEY=V1,V2,...)")
+	}
+	if *resume && *out == "" {
+		return usageErr("--resume needs --out DIR, the sweep's results directory")
+	}
 	addrs := splitList(*agents)
 	agentsGiven := false
 	fs.Visit(func(f *flag.Flag) { agentsGiven = agentsGiven || f.Name == "agents" })
@@ -84,7 +96,20 @@ Flags (every plan key has one):
 		return usageErr("--local %d: want a positive number of agents", *localN)
 	case *localN > 0 && len(addrs) > 0:
 		return usageErr("give either --agents or --local, not both")
-	case *localN > 0:
+	}
+	if spec.GetSweep() != nil {
+		n := len(addrs)
+		if *localN > 0 {
+			n = *localN
+		}
+		if _, err := controller.ExpandSweep(spec, n); err != nil {
+			return fail(err)
+		}
+		if err := controller.CheckSweepOut(*out, *resume); err != nil {
+			return fail(err)
+		}
+	}
+	if *localN > 0 {
 		env, err := local.Start(*localN, spec.GetBootstrapServers() == "" && spec.GetProducerProps()["bootstrap.servers"] == "", version, log)
 		if err != nil {
 			return fail(err)
@@ -107,6 +132,14 @@ Flags (every plan key has one):
 		<-sig
 		os.Exit(exitInterrupted)
 	}()
+	if spec.GetSweep() != nil {
+		return runSweep(ctx, spec, controller.SweepOptions{
+			Options: controller.Options{
+				Agents: addrs, OutDir: *out, Stdout: os.Stdout, Log: log, DialTimeout: *dialTimeout, Version: version,
+			},
+			Progress: os.Stderr, Resume: *resume,
+		})
+	}
 	s, err := controller.Run(ctx, spec, controller.Options{
 		Agents: addrs, OutDir: *out, Stdout: os.Stdout, Log: log, DialTimeout: *dialTimeout, Version: version,
 	})
@@ -121,6 +154,25 @@ Flags (every plan key has one):
 	}
 	if s.Interrupted {
 		return exitInterrupted
+	}
+	return exitOK
+}
+
+// runSweep runs a sweep and returns its exit code: 2 for a plan error before
+// any step, 130 when interrupted, 1 when a step failed.
+func runSweep(ctx context.Context, spec *kperfv1.TestPlan, o controller.SweepOptions) int {
+	res, err := controller.RunSweep(ctx, spec, o)
+	var pe *controller.PlanError
+	switch {
+	case errors.As(err, &pe):
+		return fail(err)
+	case ctx.Err() != nil || (res != nil && res.Interrupted):
+		if err != nil {
+			fail(err)
+		}
+		return exitInterrupted
+	case err != nil:
+		return fail(err)
 	}
 	return exitOK
 }

@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 
 	"github.com/kperf/kperf/internal/hist"
@@ -226,4 +227,58 @@ func PrintDetails(w io.Writer, s *Summary) {
 		return
 	}
 	fmt.Fprintf(w, "delivery check: %d acked, broker end offsets grew by %d: %s\n", s.DeliveryCheck.Acked, s.DeliveryCheck.BrokerOffsetDelta, verdict)
+}
+
+// PrintMetrics writes kperf's counterpart of kafka-producer-perf-test's
+// --print-metrics section: a blank line, a "Metric Name   Value" header and
+// one "name : value" line per metric, sorted by name, floats with three
+// decimals, as the Java tool prints its producer's metrics. The names are
+// kperf's (group "kperf"), not the Java client's: the run's counters and its
+// latency kinds in milliseconds.
+func PrintMetrics(w io.Writer, s *Summary) {
+	m := map[string]any{
+		"kperf:records-acked:{}":                s.Records,
+		"kperf:records-sent:{}":                 s.Sent,
+		"kperf:records-failed:{}":               s.Failed,
+		"kperf:bytes-acked:{}":                  s.Bytes,
+		"kperf:duration-s:{}":                   s.DurationS,
+		"kperf:records-per-sec:{}":              s.RecordsPerSec,
+		"kperf:mb-per-sec:{}":                   s.MBPerSec,
+		"kperf:target-records-per-sec:{}":       s.TargetRecordsPerSec,
+		"kperf:agents:{}":                       int64(len(s.Agents)),
+		"kperf:start-skew-ms:{}":                s.StartSkewMs,
+		"kperf:intervals:{}":                    int64(s.Intervals),
+		"kperf:generator-behind-intervals:{}":   int64(s.GeneratorBehindIntervals),
+		"kperf:latency-clamped:{}":              s.Clamped,
+		"kperf:delivery-check-ok:{}":            s.DeliveryCheck.OK,
+		"kperf:delivery-broker-offset-delta:{}": s.DeliveryCheck.BrokerOffsetDelta,
+		"kperf:delivery-unresolved:{}":          s.DeliveryCheck.Unresolved,
+	}
+	lat := func(kind string, l Latency) {
+		for name, v := range map[string]float64{"avg": l.Mean, "p50": l.P50, "p95": l.P95, "p99": l.P99, "p999": l.P999, "max": l.Max} {
+			m["kperf:"+kind+"-"+name+"-ms:{}"] = v
+		}
+	}
+	lat("latency", s.LatencyMs)
+	lat("service-time", s.ServiceTimeMs)
+	lat("send-delay", s.SendDelayMs)
+	for kind, n := range s.Errors {
+		m["kperf:record-errors:{error="+kind+"}"] = n
+	}
+	names := make([]string, 0, len(m))
+	width := len("Metric Name")
+	for n := range m {
+		names = append(names, n)
+		width = max(width, len(n))
+	}
+	sort.Strings(names)
+	fmt.Fprintf(w, "\n%-*s   %s\n", width, "Metric Name", "Value")
+	for _, n := range names {
+		switch v := m[n].(type) {
+		case float64:
+			fmt.Fprintf(w, "%-*s : %.3f\n", width, n, v)
+		default:
+			fmt.Fprintf(w, "%-*s : %v\n", width, n, v)
+		}
+	}
 }

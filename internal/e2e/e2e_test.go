@@ -137,12 +137,13 @@ func runController(t *testing.T, timeout time.Duration, args ...string) controll
 
 // summary is the part of summary.json the tests read.
 type summary struct {
-	Records             int64   `json:"records"`
-	Bytes               int64   `json:"bytes"`
-	Failed              int64   `json:"failed"`
-	DurationS           float64 `json:"duration_s"`
-	RecordsPerSec       float64 `json:"records_per_sec"`
-	TargetRecordsPerSec float64 `json:"target_records_per_sec"`
+	Records             int64            `json:"records"`
+	Bytes               int64            `json:"bytes"`
+	Failed              int64            `json:"failed"`
+	Errors              map[string]int64 `json:"errors"`
+	DurationS           float64          `json:"duration_s"`
+	RecordsPerSec       float64          `json:"records_per_sec"`
+	TargetRecordsPerSec float64          `json:"target_records_per_sec"`
 	LatencyMs           struct {
 		Mean, P50, P95, P99, P999, Max float64
 	} `json:"latency_ms"`

@@ -74,8 +74,8 @@ func runAndCheckDelivery(t *testing.T, bootstrap, agents string, workers int, n 
 	s := readSummary(t, out)
 	stored := endOffsetsOn(t, bootstrap, topic)
 	if s.Records != n || stored != n || !s.DeliveryCheck.OK || s.Failed != 0 {
-		t.Errorf("acked %d, failed %d, broker stored %d, delivery_check %+v; want %d acked and stored",
-			s.Records, s.Failed, stored, s.DeliveryCheck, n)
+		t.Errorf("acked %d, failed %d %v, broker stored %d, delivery_check %+v; want %d acked and stored",
+			s.Records, s.Failed, s.Errors, stored, s.DeliveryCheck, n)
 	}
 	t.Logf("%s: %.0f records/s, p99 %.1f ms, in %v", strings.Join(props, " "), s.RecordsPerSec, s.LatencyMs.P99, time.Since(began).Round(time.Millisecond))
 }

@@ -85,7 +85,10 @@ type TestPlan struct {
 	Seed *int64 `protobuf:"varint,19,opt,name=seed,proto3,oneof" json:"seed,omitempty"`
 	// Longest time an agent keeps producing without hearing from the
 	// controller, in Go duration syntax. Default "10s".
-	LeaseTimeout  string `protobuf:"bytes,20,opt,name=lease_timeout,json=leaseTimeout,proto3" json:"lease_timeout,omitempty"`
+	LeaseTimeout string `protobuf:"bytes,20,opt,name=lease_timeout,json=leaseTimeout,proto3" json:"lease_timeout,omitempty"`
+	// Runs the plan once per combination of axis values instead of once (see
+	// Sweep). Unset: a single run.
+	Sweep         *Sweep `protobuf:"bytes,21,opt,name=sweep,proto3" json:"sweep,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -260,11 +263,147 @@ func (x *TestPlan) GetLeaseTimeout() string {
 	return ""
 }
 
+func (x *TestPlan) GetSweep() *Sweep {
+	if x != nil {
+		return x.Sweep
+	}
+	return nil
+}
+
+// Sweep runs a plan repeatedly, once per step: the cartesian product of the
+// axes' values, in axis order (the last axis varies fastest). Each step is
+// the plan with that step's values applied and gets its own results folder;
+// the sweep's table goes to sweep.json and sweep.csv.
+type Sweep struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The swept settings; at least one. An axis key may appear once.
+	Axes []*SweepAxis `protobuf:"bytes,1,rep,name=axes,proto3" json:"axes,omitempty"`
+	// Go duration to run each step's plan before its measured run, with
+	// results discarded (a separate short run for the same duration at the
+	// step's settings). Default "" (no warm-up).
+	Warmup string `protobuf:"bytes,2,opt,name=warmup,proto3" json:"warmup,omitempty"`
+	// Go duration to wait after each step's measured run before the next
+	// step. Default "" (no pause).
+	Cooldown      string `protobuf:"bytes,3,opt,name=cooldown,proto3" json:"cooldown,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Sweep) Reset() {
+	*x = Sweep{}
+	mi := &file_kperf_v1_plan_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Sweep) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Sweep) ProtoMessage() {}
+
+func (x *Sweep) ProtoReflect() protoreflect.Message {
+	mi := &file_kperf_v1_plan_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Sweep.ProtoReflect.Descriptor instead.
+func (*Sweep) Descriptor() ([]byte, []int) {
+	return file_kperf_v1_plan_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *Sweep) GetAxes() []*SweepAxis {
+	if x != nil {
+		return x.Axes
+	}
+	return nil
+}
+
+func (x *Sweep) GetWarmup() string {
+	if x != nil {
+		return x.Warmup
+	}
+	return ""
+}
+
+func (x *Sweep) GetCooldown() string {
+	if x != nil {
+		return x.Cooldown
+	}
+	return ""
+}
+
+// SweepAxis is one swept setting and the values it takes.
+type SweepAxis struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The setting, kebab or snake case: agents (agent_count), workers,
+	// record-size, throughput, acks, compression (compression.type),
+	// batch-size (batch.size), linger (linger.ms), partitions (a topic per
+	// partition count: topic + "-p" + N), driver.
+	Key string `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	// Values in plan syntax, as strings ("1", "lz4", "-1"); at least one,
+	// none twice.
+	Values        []string `protobuf:"bytes,2,rep,name=values,proto3" json:"values,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SweepAxis) Reset() {
+	*x = SweepAxis{}
+	mi := &file_kperf_v1_plan_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SweepAxis) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SweepAxis) ProtoMessage() {}
+
+func (x *SweepAxis) ProtoReflect() protoreflect.Message {
+	mi := &file_kperf_v1_plan_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SweepAxis.ProtoReflect.Descriptor instead.
+func (*SweepAxis) Descriptor() ([]byte, []int) {
+	return file_kperf_v1_plan_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *SweepAxis) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *SweepAxis) GetValues() []string {
+	if x != nil {
+		return x.Values
+	}
+	return nil
+}
+
 var File_kperf_v1_plan_proto protoreflect.FileDescriptor
 
 const file_kperf_v1_plan_proto_rawDesc = "" +
 	"\n" +
-	"\x13kperf/v1/plan.proto\x12\bkperf.v1\"\xbd\b\n" +
+	"\x13kperf/v1/plan.proto\x12\bkperf.v1\"\xe4\b\n" +
 	"\bTestPlan\x12\x14\n" +
 	"\x05topic\x18\x01 \x01(\tR\x05topic\x12$\n" +
 	"\vnum_records\x18\x02 \x01(\x03H\x00R\n" +
@@ -293,7 +432,8 @@ const file_kperf_v1_plan_proto_rawDesc = "" +
 	"\binterval\x18\x11 \x01(\tR\binterval\x12\x1b\n" +
 	"\x06jitter\x18\x12 \x01(\x01H\bR\x06jitter\x88\x01\x01\x12\x17\n" +
 	"\x04seed\x18\x13 \x01(\x03H\tR\x04seed\x88\x01\x01\x12#\n" +
-	"\rlease_timeout\x18\x14 \x01(\tR\fleaseTimeout\x1a@\n" +
+	"\rlease_timeout\x18\x14 \x01(\tR\fleaseTimeout\x12%\n" +
+	"\x05sweep\x18\x15 \x01(\v2\x0f.kperf.v1.SweepR\x05sweep\x1a@\n" +
 	"\x12ProducerPropsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a?\n" +
@@ -310,7 +450,14 @@ const file_kperf_v1_plan_proto_rawDesc = "" +
 	"\b_workersB\x0e\n" +
 	"\f_agent_countB\t\n" +
 	"\a_jitterB\a\n" +
-	"\x05_seedB3Z1github.com/kperf/kperf/api/proto/kperf/v1;kperfv1b\x06proto3"
+	"\x05_seed\"d\n" +
+	"\x05Sweep\x12'\n" +
+	"\x04axes\x18\x01 \x03(\v2\x13.kperf.v1.SweepAxisR\x04axes\x12\x16\n" +
+	"\x06warmup\x18\x02 \x01(\tR\x06warmup\x12\x1a\n" +
+	"\bcooldown\x18\x03 \x01(\tR\bcooldown\"5\n" +
+	"\tSweepAxis\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x16\n" +
+	"\x06values\x18\x02 \x03(\tR\x06valuesB3Z1github.com/kperf/kperf/api/proto/kperf/v1;kperfv1b\x06proto3"
 
 var (
 	file_kperf_v1_plan_proto_rawDescOnce sync.Once
@@ -324,20 +471,24 @@ func file_kperf_v1_plan_proto_rawDescGZIP() []byte {
 	return file_kperf_v1_plan_proto_rawDescData
 }
 
-var file_kperf_v1_plan_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
+var file_kperf_v1_plan_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
 var file_kperf_v1_plan_proto_goTypes = []any{
-	(*TestPlan)(nil), // 0: kperf.v1.TestPlan
-	nil,              // 1: kperf.v1.TestPlan.ProducerPropsEntry
-	nil,              // 2: kperf.v1.TestPlan.TopicConfigsEntry
+	(*TestPlan)(nil),  // 0: kperf.v1.TestPlan
+	(*Sweep)(nil),     // 1: kperf.v1.Sweep
+	(*SweepAxis)(nil), // 2: kperf.v1.SweepAxis
+	nil,               // 3: kperf.v1.TestPlan.ProducerPropsEntry
+	nil,               // 4: kperf.v1.TestPlan.TopicConfigsEntry
 }
 var file_kperf_v1_plan_proto_depIdxs = []int32{
-	1, // 0: kperf.v1.TestPlan.producer_props:type_name -> kperf.v1.TestPlan.ProducerPropsEntry
-	2, // 1: kperf.v1.TestPlan.topic_configs:type_name -> kperf.v1.TestPlan.TopicConfigsEntry
-	2, // [2:2] is the sub-list for method output_type
-	2, // [2:2] is the sub-list for method input_type
-	2, // [2:2] is the sub-list for extension type_name
-	2, // [2:2] is the sub-list for extension extendee
-	0, // [0:2] is the sub-list for field type_name
+	3, // 0: kperf.v1.TestPlan.producer_props:type_name -> kperf.v1.TestPlan.ProducerPropsEntry
+	4, // 1: kperf.v1.TestPlan.topic_configs:type_name -> kperf.v1.TestPlan.TopicConfigsEntry
+	1, // 2: kperf.v1.TestPlan.sweep:type_name -> kperf.v1.Sweep
+	2, // 3: kperf.v1.Sweep.axes:type_name -> kperf.v1.SweepAxis
+	4, // [4:4] is the sub-list for method output_type
+	4, // [4:4] is the sub-list for method input_type
+	4, // [4:4] is the sub-list for extension type_name
+	4, // [4:4] is the sub-list for extension extendee
+	0, // [0:4] is the sub-list for field type_name
 }
 
 func init() { file_kperf_v1_plan_proto_init() }
@@ -352,7 +503,7 @@ func file_kperf_v1_plan_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_kperf_v1_plan_proto_rawDesc), len(file_kperf_v1_plan_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   3,
+			NumMessages:   5,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
