@@ -65,8 +65,14 @@ func (o *Options) defaults() {
 		o.ReadyTimeout = 60 * time.Second
 	}
 	if o.OutDir == "" {
-		o.OutDir = filepath.Join("results", time.Now().Format("20060102-150405"))
+		o.OutDir = DefaultOutDir(time.Now())
 	}
+}
+
+// DefaultOutDir is the results directory used when none is given:
+// results/<timestamp> under the working directory.
+func DefaultOutDir(now time.Time) string {
+	return filepath.Join("results", now.Format("20060102-150405"))
 }
 
 // finalGrace is how long agents get to send their Final after Stop or after

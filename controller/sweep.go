@@ -327,7 +327,7 @@ func RunSweep(ctx context.Context, spec *kperfv1.TestPlan, o SweepOptions) (*Swe
 		return nil, err
 	}
 	if o.OutDir == "" {
-		o.OutDir = filepath.Join("results", time.Now().Format("20060102-150405"))
+		o.OutDir = DefaultOutDir(time.Now())
 	}
 	if o.Progress == nil {
 		o.Progress = io.Discard

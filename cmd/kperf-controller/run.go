@@ -35,7 +35,7 @@ func runCmd(args []string) int {
 
 Runs one produce test across agents and prints kafka-producer-perf-test's
 lines for the aggregate, then writes summary.json, intervals.csv and
-latency.hlog to the results directory.
+latency.hlog, report.html and charts/*.svg to the results directory.
 
 Examples:
   kperf-controller run --local 3
@@ -132,6 +132,7 @@ Flags (every plan key has one):
 		<-sig
 		os.Exit(exitInterrupted)
 	}()
+	defer reportAtEnd(out)()
 	if spec.GetSweep() != nil {
 		return runSweep(ctx, spec, controller.SweepOptions{
 			Options: controller.Options{
