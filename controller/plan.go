@@ -184,9 +184,9 @@ func (p *Plan) SetPayloads(payloads [][]byte) {
 	p.ValueBytes = float64(total) / float64(len(payloads))
 }
 
-// plannedLength returns how long the plan should produce: its duration, or
+// PlannedLength returns how long the plan should produce: its duration, or
 // for a paced record count the count over the rate; 0 when unknown.
-func (p *Plan) plannedLength() time.Duration {
+func (p *Plan) PlannedLength() time.Duration {
 	length := p.Duration
 	if n, r := p.Spec.GetNumRecords(), p.RatePerSec(); n > 0 && r > 0 {
 		byCount := time.Duration(float64(n) / r * float64(time.Second))

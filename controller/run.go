@@ -38,6 +38,9 @@ type Options struct {
 	// agents, delivery check, results directory) and the interrupt notice;
 	// nil sends them to Stdout.
 	Details io.Writer
+	// Progress, when set, is told about every merged interval, and its live
+	// line is cleared before each interval line is printed.
+	Progress *Progress
 	// Log receives lifecycle logs; nil discards them.
 	Log hclog.Logger
 	// DialTimeout bounds reaching each agent; default 10 s.
@@ -172,6 +175,7 @@ func Run(ctx context.Context, spec *kperfv1.TestPlan, o Options) (*report.Summar
 	if err := report.WriteSummary(o.OutDir, s); err != nil {
 		return nil, fmt.Errorf("write results: %w", err)
 	}
+	o.Progress.Clear()
 	fmt.Fprintln(o.Stdout, report.FinalLine(s))
 	report.PrintDetails(o.Details, s)
 	fmt.Fprintf(o.Details, "results in %s\n", o.OutDir)
@@ -309,7 +313,7 @@ func (r *run) execute(ctx context.Context, assignments []*kperfv1.Assignment) (*
 	// Agents bound their own runs; this bounds the controller's wait for
 	// them, should an agent stay silent without breaking its stream.
 	var overdue <-chan time.Time
-	if planned := r.plan.plannedLength(); planned > 0 {
+	if planned := r.plan.PlannedLength(); planned > 0 {
 		t := time.NewTimer(time.Until(r.start.Add(planned + r.plan.LeaseTimeout + 2*r.plan.finalGrace())))
 		defer t.Stop()
 		overdue = t.C
@@ -408,8 +412,10 @@ func (r *run) emit(w *window) error {
 	// Like kafka-producer-perf-test, print full windows only: a short tail
 	// window (the run's last moments) is in intervals.csv and the summary.
 	if iv.EndS-iv.StartS >= r.plan.Interval.Seconds()/2 {
+		r.o.Progress.Clear()
 		fmt.Fprintln(r.o.Stdout, report.IntervalLine(&iv))
 	}
+	r.o.Progress.Interval(&iv)
 	r.ack.Add(&w.ack)
 	r.service.Add(&w.service)
 	r.delay.Add(&w.delay)

@@ -292,8 +292,6 @@ type SweepOptions struct {
 	// directory ("" makes results/<timestamp>), each step gets a folder in
 	// it.
 	Options
-	// Progress receives "step i of N: ..." lines; nil discards them.
-	Progress io.Writer
 	// Resume continues a sweep in an existing OutDir: steps whose folder
 	// has a summary.json of an uninterrupted run are not run again. Without
 	// it a non-empty OutDir is an error.
@@ -329,9 +327,7 @@ func RunSweep(ctx context.Context, spec *kperfv1.TestPlan, o SweepOptions) (*Swe
 	if o.OutDir == "" {
 		o.OutDir = DefaultOutDir(time.Now())
 	}
-	if o.Progress == nil {
-		o.Progress = io.Discard
-	}
+
 	stdout := o.Stdout
 	if stdout == nil {
 		stdout = io.Discard
@@ -366,7 +362,7 @@ func RunSweep(ctx context.Context, spec *kperfv1.TestPlan, o SweepOptions) (*Swe
 					row.Error = ErrDeliveryMismatch.Error()
 					failed++
 				}
-				fmt.Fprintf(o.Progress, "step %d of %d: %s: done before, skipped (--resume)\n", st.Index, total, st.Settings())
+				o.Progress.Note(fmt.Sprintf("step %d of %d: %s: done before, skipped (--resume)", st.Index, total, st.Settings()))
 				res.Rows = append(res.Rows, row)
 				if err := report.WriteSweep(o.OutDir, sw.Axes, res.Rows); err != nil {
 					return res, fmt.Errorf("write results: %w", err)
@@ -383,7 +379,7 @@ func RunSweep(ctx context.Context, spec *kperfv1.TestPlan, o SweepOptions) (*Swe
 		if err := os.RemoveAll(dir); err != nil {
 			return res, fmt.Errorf("results directory: %w", err)
 		}
-		fmt.Fprintf(o.Progress, "step %d of %d: %s\n", st.Index, total, st.Settings())
+		o.Progress.Step(st.Index, total, st.Settings(), sw.Warmup+stepLength(st.Spec)+sw.Cooldown)
 		res.Ran++
 		s, err := runSweepStep(ctx, runStep, st, sw, o, dir)
 		var pe *PlanError
@@ -456,7 +452,7 @@ func runSweepStep(ctx context.Context, runStep RunFunc, st *SweepStep, sw *Sweep
 		warm := proto.Clone(st.Spec).(*kperfv1.TestPlan)
 		warm.Duration = sw.Warmup.String()
 		warm.NumRecords = proto.Int64(0)
-		fmt.Fprintf(o.Progress, "  warm-up %v\n", sw.Warmup)
+		o.Progress.Note(fmt.Sprintf("  warm-up %v", sw.Warmup))
 		wo := Options{Agents: o.Agents, OutDir: scratch, Log: o.Log, DialTimeout: o.DialTimeout,
 			ReadyTimeout: o.ReadyTimeout, Version: o.Version}
 		s, err := runStep(ctx, warm, wo)
@@ -470,4 +466,14 @@ func runSweepStep(ctx context.Context, runStep RunFunc, st *SweepStep, sw *Sweep
 	so := o.Options
 	so.OutDir = dir
 	return runStep(ctx, st.Spec, so)
+}
+
+// stepLength is how long a step's plan is expected to produce; 0 when it
+// cannot be told.
+func stepLength(spec *kperfv1.TestPlan) time.Duration {
+	p, err := Resolve(spec)
+	if err != nil {
+		return 0
+	}
+	return p.PlannedLength()
 }

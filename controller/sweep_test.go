@@ -283,7 +283,7 @@ func TestRunSweepWritesTableAfterEveryStep(t *testing.T) {
 	}
 	var stdout, progress bytes.Buffer
 	res, err := RunSweep(context.Background(), sweepPlan(axis("agents", "1", "2"), axis("record-size", "100", "200")), SweepOptions{
-		Options: Options{Agents: []string{"a:1", "b:1"}, OutDir: out, Stdout: &stdout}, Progress: &progress, RunStep: f.run,
+		Options: Options{Agents: []string{"a:1", "b:1"}, OutDir: out, Stdout: &stdout, Progress: NewProgress(&progress, false)}, RunStep: f.run,
 	})
 	if err != nil {
 		t.Fatal(err)

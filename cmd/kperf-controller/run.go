@@ -14,6 +14,7 @@ import (
 
 	"github.com/IBM/sarama"
 	"github.com/hashicorp/go-hclog"
+	"github.com/mattn/go-isatty"
 
 	kperfv1 "github.com/kperf/kperf/api/proto/kperf/v1"
 	"github.com/kperf/kperf/controller"
@@ -133,16 +134,28 @@ Flags (every plan key has one):
 		os.Exit(exitInterrupted)
 	}()
 	defer reportAtEnd(out)()
+	// On a terminal a live line shows step, elapsed, ETA and rate; otherwise
+	// plain lines per step.
+	progress := controller.NewProgress(os.Stderr, isatty.IsTerminal(os.Stderr.Fd()))
 	if spec.GetSweep() != nil {
 		return runSweep(ctx, spec, controller.SweepOptions{
 			Options: controller.Options{
 				Agents: addrs, OutDir: *out, Stdout: os.Stdout, Log: log, DialTimeout: *dialTimeout, Version: version,
+				Progress: progress,
 			},
-			Progress: os.Stderr, Resume: *resume,
+			Resume: *resume,
 		})
+	}
+	var live *controller.Progress
+	if isatty.IsTerminal(os.Stderr.Fd()) {
+		live = progress
+		if p, err := controller.Resolve(spec); err == nil {
+			live.Step(1, 1, "", p.PlannedLength())
+		}
 	}
 	s, err := controller.Run(ctx, spec, controller.Options{
 		Agents: addrs, OutDir: *out, Stdout: os.Stdout, Log: log, DialTimeout: *dialTimeout, Version: version,
+		Progress: live,
 	})
 	switch {
 	case ctx.Err() != nil:
