@@ -165,6 +165,7 @@ func Run(ctx context.Context, spec *kperfv1.TestPlan, o Options) (*report.Summar
 	if err != nil {
 		return nil, err
 	}
+	s.Partitions = partitions
 	after, offErr := adm.settledEndOffsets(context.WithoutCancel(ctx), p.Spec.GetTopic(), before, s.Records)
 	s.DeliveryCheck = report.Delivery{Acked: s.Records, BrokerOffsetDelta: after - before, Unresolved: s.Sent - s.Records - s.Failed}
 	s.DeliveryCheck.OK = offErr == nil && s.Records == after-before && s.DeliveryCheck.Unresolved == 0

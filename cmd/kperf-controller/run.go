@@ -19,6 +19,7 @@ import (
 	kperfv1 "github.com/kperf/kperf/api/proto/kperf/v1"
 	"github.com/kperf/kperf/controller"
 	"github.com/kperf/kperf/controller/local"
+	"github.com/kperf/kperf/controller/report"
 )
 
 func runCmd(args []string) int {
@@ -29,6 +30,8 @@ func runCmd(args []string) int {
 	out := fs.String("out", "", "results directory (default results/<timestamp>)")
 	dialTimeout := fs.Duration("dial-timeout", 10*time.Second, "give up on an unreachable agent after this long")
 	logLevel := fs.String("log-level", "warn", "log level: trace, debug, info, warn, error")
+	advise := fs.Float64("advise-partitions", 0, "after the run, print the partition count for this target throughput (records/s), from the per-partition rate measured (run with --throughput -1 to measure the maximum)")
+	consumerRate := fs.Float64("consumer-throughput", 0, "with --advise-partitions: records/s one consumer reads from a partition (C in max(T/P, T/C))")
 	resume := fs.Bool("resume", false, "continue the sweep in --out DIR: steps with a summary.json are not run again")
 	pf := controller.BindPlanFlags(fs)
 	fs.Usage = func() {
@@ -86,6 +89,9 @@ Flags (every plan key has one):
 	}
 	if *resume && *out == "" {
 		return usageErr("--resume needs --out DIR, the sweep's results directory")
+	}
+	if *advise < 0 || *consumerRate < 0 || (*consumerRate > 0 && *advise == 0) {
+		return usageErr("--advise-partitions and --consumer-throughput take records/s > 0, and --consumer-throughput needs --advise-partitions")
 	}
 	addrs := splitList(*agents)
 	agentsGiven := false
@@ -165,6 +171,13 @@ Flags (every plan key has one):
 		return exitInterrupted
 	case err != nil:
 		return fail(err)
+	}
+	if *advise > 0 {
+		a, err := report.AdvisePartitions(s, *advise, *consumerRate)
+		if err != nil {
+			return fail(fmt.Errorf("--advise-partitions: %w", err))
+		}
+		fmt.Println(a)
 	}
 	if s.Interrupted {
 		return exitInterrupted

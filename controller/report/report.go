@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"sort"
@@ -72,6 +73,8 @@ type Summary struct {
 	RunID     string `json:"run_id"`
 	StartedAt string `json:"started_at"`
 	Topic     string `json:"topic"`
+	// Partitions is the topic's partition count during the run.
+	Partitions int `json:"partitions"`
 	// Records are acknowledged records over all agents.
 	Records int64 `json:"records"`
 	Bytes   int64 `json:"bytes"`
@@ -281,4 +284,42 @@ func PrintMetrics(w io.Writer, s *Summary) {
 			fmt.Fprintf(w, "%-*s : %v\n", width, n, v)
 		}
 	}
+}
+
+// Advice is a partition count for a target throughput, by the rule
+// partitions = max(T/P, T/C): T the target, P the produce throughput one
+// partition took in this run, C what one consumer reads from a partition.
+type Advice struct {
+	Target          float64 // T, records/s
+	PerPartition    float64 // P, records/s, measured
+	ConsumerPerPart float64 // C, records/s, given; 0 when not
+	Partitions      int
+}
+
+// AdvisePartitions applies the rule to a run's summary. It needs a run
+// with records and a known partition count.
+func AdvisePartitions(s *Summary, target, consumerPerPartition float64) (Advice, error) {
+	if target <= 0 {
+		return Advice{}, fmt.Errorf("target throughput %v: want records/s > 0", target)
+	}
+	if s.Partitions < 1 || s.RecordsPerSec <= 0 {
+		return Advice{}, fmt.Errorf("the run measured no per-partition throughput")
+	}
+	a := Advice{Target: target, PerPartition: s.RecordsPerSec / float64(s.Partitions), ConsumerPerPart: consumerPerPartition}
+	n := target / a.PerPartition
+	if consumerPerPartition > 0 {
+		n = max(n, target/consumerPerPartition)
+	}
+	a.Partitions = int(math.Ceil(n - 1e-9))
+	return a, nil
+}
+
+// String is the advice as one line.
+func (a Advice) String() string {
+	rule := fmt.Sprintf("T/P = %.0f/%.0f", a.Target, a.PerPartition)
+	if a.ConsumerPerPart > 0 {
+		rule = fmt.Sprintf("max(T/P, T/C) = max(%.0f/%.0f, %.0f/%.0f)", a.Target, a.PerPartition, a.Target, a.ConsumerPerPart)
+	}
+	return fmt.Sprintf("partitions for %.0f records/s: %d (%s; P measured in this run: %.0f records/s per partition)",
+		a.Target, a.Partitions, rule, a.PerPartition)
 }

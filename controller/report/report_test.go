@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -437,5 +438,28 @@ func TestHlogRejectsBadTag(t *testing.T) {
 	defer l.Close()
 	if err := l.Add("send delay", time.Unix(1_700_000_000, 0), time.Unix(1_700_000_001, 0), &hist.Hist{}); err == nil {
 		t.Error("Add with a tag holding a space = nil error")
+	}
+}
+
+func TestAdvisePartitions(t *testing.T) {
+	t.Parallel()
+	// The seed's example: 330k records/s per partition, 10M target: 31.
+	s := &Summary{RecordsPerSec: 1_980_000, Partitions: 6}
+	a, err := AdvisePartitions(s, 10_000_000, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.PerPartition != 330_000 || a.Partitions != 31 {
+		t.Errorf("AdvisePartitions = %+v, want P 330000 and 31 partitions", a)
+	}
+	// A slower consumer decides: T/C = 10M/200k = 50.
+	if a, _ := AdvisePartitions(s, 10_000_000, 200_000); a.Partitions != 50 || !strings.Contains(a.String(), "max(T/P, T/C)") {
+		t.Errorf("with C = 200k: %v, want 50 partitions by max(T/P, T/C)", a)
+	}
+	if _, err := AdvisePartitions(&Summary{}, 1000, 0); err == nil {
+		t.Error("a run without records gave advice")
+	}
+	if _, err := AdvisePartitions(s, 0, 0); err == nil {
+		t.Error("target 0 gave advice")
 	}
 }
