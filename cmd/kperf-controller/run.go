@@ -10,30 +10,21 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
-	"time"
 
-	"github.com/IBM/sarama"
-	"github.com/hashicorp/go-hclog"
 	"github.com/mattn/go-isatty"
 
 	kperfv1 "github.com/kperf/kperf/api/proto/kperf/v1"
 	"github.com/kperf/kperf/controller"
-	"github.com/kperf/kperf/controller/local"
 	"github.com/kperf/kperf/controller/report"
 )
 
 func runCmd(args []string) int {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
-	planFile := fs.String("f", "", "test plan file, YAML or JSON; flags override its keys")
-	agents := fs.String("agents", "", "agents to use: host:port,host:port,...")
-	localN := fs.Int("local", 0, "start N agents in this process (and an in-process broker unless --bootstrap-servers is given)")
-	out := fs.String("out", "", "results directory (default results/<timestamp>)")
-	dialTimeout := fs.Duration("dial-timeout", 10*time.Second, "give up on an unreachable agent after this long")
-	logLevel := fs.String("log-level", "warn", "log level: trace, debug, info, warn, error")
+	tf := bindTestFlags(fs)
+	out := tf.out
 	advise := fs.Float64("advise-partitions", 0, "after the run, print the partition count for this target throughput (records/s), from the per-partition rate measured (run with --throughput -1 to measure the maximum)")
 	consumerRate := fs.Float64("consumer-throughput", 0, "with --advise-partitions: records/s one consumer reads from a partition (C in max(T/P, T/C))")
 	resume := fs.Bool("resume", false, "continue the sweep in --out DIR: steps with a summary.json are not run again")
-	pf := controller.BindPlanFlags(fs)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), `Usage: kperf-controller run [flags]
 
@@ -56,30 +47,16 @@ Flags (every plan key has one):
 `)
 		fs.PrintDefaults()
 	}
-	if code, ok := parseFlags(fs, controller.ExpandListArgs(args, pf.ListFlags())); !ok {
+	if code, ok := tf.parse(args); !ok {
 		return code
 	}
-	if fs.NArg() > 0 {
-		return usageErr("unexpected argument %q", fs.Arg(0))
+	log, code := tf.logger()
+	if code != 0 {
+		return code
 	}
-	level := hclog.LevelFromString(*logLevel)
-	if level == hclog.NoLevel {
-		return usageErr("--log-level %q is not one of trace, debug, info, warn, error", *logLevel)
-	}
-	log := hclog.New(&hclog.LoggerOptions{Name: "kperf-controller", Level: level, Output: os.Stderr})
-	if level <= hclog.Debug {
-		sarama.Logger = log.Named("sarama").StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true})
-	}
-
-	spec := &kperfv1.TestPlan{}
-	if *planFile != "" {
-		var err error
-		if spec, err = controller.LoadPlan(*planFile); err != nil {
-			return fail(err) // a PlanError: exit 2
-		}
-	}
-	if err := pf.Apply(spec); err != nil {
-		return usageErr("%v", err)
+	spec, code := tf.loadPlan()
+	if code != 0 {
+		return code
 	}
 	if _, err := controller.Resolve(spec); err != nil {
 		return usageErr("%v", strings.ReplaceAll(err.Error(), "\n", "; "))
@@ -93,22 +70,11 @@ Flags (every plan key has one):
 	if *advise < 0 || *consumerRate < 0 || (*consumerRate > 0 && *advise == 0) {
 		return usageErr("--advise-partitions and --consumer-throughput take records/s > 0, and --consumer-throughput needs --advise-partitions")
 	}
-	addrs := splitList(*agents)
-	agentsGiven := false
-	fs.Visit(func(f *flag.Flag) { agentsGiven = agentsGiven || f.Name == "agents" })
-	switch {
-	case agentsGiven && len(addrs) == 0:
-		return usageErr("--agents %q lists no agent: want host:port,host:port,...", *agents)
-	case *localN < 0:
-		return usageErr("--local %d: want a positive number of agents", *localN)
-	case *localN > 0 && len(addrs) > 0:
-		return usageErr("give either --agents or --local, not both")
+	addrs, n, code := tf.checkAgents()
+	if code != 0 {
+		return code
 	}
 	if spec.GetSweep() != nil {
-		n := len(addrs)
-		if *localN > 0 {
-			n = *localN
-		}
 		if _, err := controller.ExpandSweep(spec, n); err != nil {
 			return fail(err)
 		}
@@ -116,18 +82,11 @@ Flags (every plan key has one):
 			return fail(err)
 		}
 	}
-	if *localN > 0 {
-		env, err := local.Start(*localN, spec.GetBootstrapServers() == "" && spec.GetProducerProps()["bootstrap.servers"] == "", version, log)
-		if err != nil {
-			return fail(err)
-		}
-		defer env.Close()
-		if env.Bootstrap != "" {
-			spec.BootstrapServers = env.Bootstrap
-			fmt.Fprintf(os.Stderr, "local: in-process broker at %s, %d agents\n", env.Bootstrap, *localN)
-		}
-		addrs = env.Agents
+	addrs, stopLocal, code := tf.startLocal(spec, addrs, log)
+	if code != 0 {
+		return code
 	}
+	defer stopLocal()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -145,11 +104,8 @@ Flags (every plan key has one):
 	progress := controller.NewProgress(os.Stderr, isatty.IsTerminal(os.Stderr.Fd()))
 	if spec.GetSweep() != nil {
 		return runSweep(ctx, spec, controller.SweepOptions{
-			Options: controller.Options{
-				Agents: addrs, OutDir: *out, Stdout: os.Stdout, Log: log, DialTimeout: *dialTimeout, Version: version,
-				Progress: progress,
-			},
-			Resume: *resume,
+			Options: withProgress(tf.options(addrs, log), progress),
+			Resume:  *resume,
 		})
 	}
 	var live *controller.Progress
@@ -159,10 +115,7 @@ Flags (every plan key has one):
 			live.Step(1, 1, "", p.PlannedLength())
 		}
 	}
-	s, err := controller.Run(ctx, spec, controller.Options{
-		Agents: addrs, OutDir: *out, Stdout: os.Stdout, Log: log, DialTimeout: *dialTimeout, Version: version,
-		Progress: live,
-	})
+	s, err := controller.Run(ctx, spec, withProgress(tf.options(addrs, log), live))
 	switch {
 	case ctx.Err() != nil:
 		if err != nil {
@@ -246,4 +199,9 @@ func parseFlags(fs *flag.FlagSet, args []string) (code int, ok bool) {
 		return usageErr("%s: %v (see 'kperf-controller %s -h')", fs.Name(), err, fs.Name()), false
 	}
 	return 0, true
+}
+
+func withProgress(o controller.Options, p *controller.Progress) controller.Options {
+	o.Progress = p
+	return o
 }

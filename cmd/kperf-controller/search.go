@@ -8,32 +8,20 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
 
-	"github.com/IBM/sarama"
-	"github.com/hashicorp/go-hclog"
-
-	kperfv1 "github.com/kperf/kperf/api/proto/kperf/v1"
 	"github.com/kperf/kperf/controller"
-	"github.com/kperf/kperf/controller/local"
 )
 
 // maxRateCmd searches for the highest target rate that the agents achieve
 // within tolerance with p99 under a bound.
 func maxRateCmd(args []string) int {
 	fs := flag.NewFlagSet("max-rate", flag.ContinueOnError)
-	planFile := fs.String("f", "", "test plan file, YAML or JSON; flags override its keys")
-	agents := fs.String("agents", "", "agents to use: host:port,host:port,...")
-	localN := fs.Int("local", 0, "start N agents in this process (and an in-process broker unless --bootstrap-servers is given)")
-	out := fs.String("out", "", "results directory (default results/<timestamp>)")
-	dialTimeout := fs.Duration("dial-timeout", 10*time.Second, "give up on an unreachable agent after this long")
-	logLevel := fs.String("log-level", "warn", "log level: trace, debug, info, warn, error")
+	tf := bindTestFlags(fs)
 	p99Max := fs.Duration("p99-max", 0, "latency bound (required): a run passes only when its p99 is under this, e.g. 50ms")
 	rateMin := fs.Float64("rate-min", controller.DefaultSearchRateMin, "first target rate, records/s over all agents")
 	rateMax := fs.Float64("rate-max", 0, "highest target rate to try, records/s (0: no cap)")
 	tolerance := fs.Float64("tolerance", controller.DefaultSearchTolerance, "how far the achieved rate may fall short of the target, a fraction in (0,1)")
 	steps := fs.Int("steps", controller.DefaultSearchSteps, "runs at most")
-	pf := controller.BindPlanFlags(fs)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), `Usage: kperf-controller max-rate [flags] --p99-max DURATION
 
@@ -55,30 +43,16 @@ Flags:
 `)
 		fs.PrintDefaults()
 	}
-	if code, ok := parseFlags(fs, controller.ExpandListArgs(args, pf.ListFlags())); !ok {
+	if code, ok := tf.parse(args); !ok {
 		return code
 	}
-	if fs.NArg() > 0 {
-		return usageErr("unexpected argument %q", fs.Arg(0))
+	log, code := tf.logger()
+	if code != 0 {
+		return code
 	}
-	level := hclog.LevelFromString(*logLevel)
-	if level == hclog.NoLevel {
-		return usageErr("--log-level %q is not one of trace, debug, info, warn, error", *logLevel)
-	}
-	log := hclog.New(&hclog.LoggerOptions{Name: "kperf-controller", Level: level, Output: os.Stderr})
-	if level <= hclog.Debug {
-		sarama.Logger = log.Named("sarama").StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true})
-	}
-
-	spec := &kperfv1.TestPlan{}
-	if *planFile != "" {
-		var err error
-		if spec, err = controller.LoadPlan(*planFile); err != nil {
-			return fail(err)
-		}
-	}
-	if err := pf.Apply(spec); err != nil {
-		return usageErr("%v", err)
+	spec, code := tf.loadPlan()
+	if code != 0 {
+		return code
 	}
 	so := controller.SearchOptions{
 		P99Max: *p99Max, RateMin: *rateMin, RateMax: *rateMax, Tolerance: *tolerance, Steps: *steps,
@@ -97,35 +71,19 @@ Flags:
 	if err := controller.CheckSearch(spec, so); err != nil {
 		return fail(err) // a PlanError naming the flag or plan key: exit 2
 	}
-	addrs := splitList(*agents)
-	agentsGiven := false
-	fs.Visit(func(f *flag.Flag) { agentsGiven = agentsGiven || f.Name == "agents" })
-	switch {
-	case agentsGiven && len(addrs) == 0:
-		return usageErr("--agents %q lists no agent: want host:port,host:port,...", *agents)
-	case *localN < 0:
-		return usageErr("--local %d: want a positive number of agents", *localN)
-	case *localN > 0 && len(addrs) > 0:
-		return usageErr("give either --agents or --local, not both")
+	addrs, _, code := tf.checkAgents()
+	if code != 0 {
+		return code
 	}
-	if *localN > 0 {
-		env, err := local.Start(*localN, spec.GetBootstrapServers() == "" && spec.GetProducerProps()["bootstrap.servers"] == "", version, log)
-		if err != nil {
-			return fail(err)
-		}
-		defer env.Close()
-		if env.Bootstrap != "" {
-			spec.BootstrapServers = env.Bootstrap
-			fmt.Fprintf(os.Stderr, "local: in-process broker at %s, %d agents\n", env.Bootstrap, *localN)
-		}
-		addrs = env.Agents
+	addrs, stopLocal, code := tf.startLocal(spec, addrs, log)
+	if code != 0 {
+		return code
 	}
+	defer stopLocal()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	so.Options = controller.Options{
-		Agents: addrs, OutDir: *out, Stdout: os.Stdout, Log: log, DialTimeout: *dialTimeout, Version: version,
-	}
+	so.Options = tf.options(addrs, log)
 	res, err := controller.RunSearch(ctx, spec, so)
 	var pe *controller.PlanError
 	switch {
