@@ -82,6 +82,16 @@ func Info(ctx context.Context, addrs []string, timeout time.Duration) ([]*kperfv
 	return out, nil
 }
 
+// Ping connects to the agent at addr and checks that it answers Info
+// within timeout and speaks this controller's protocol.
+func Ping(ctx context.Context, addr string, timeout time.Duration) error {
+	c, err := dialAgent(ctx, addr, timeout)
+	if err != nil {
+		return err
+	}
+	return c.conn.Close()
+}
+
 // dialAll connects to every agent in parallel.
 func dialAll(ctx context.Context, addrs []string, timeout time.Duration) ([]*agentConn, error) {
 	out := make([]*agentConn, len(addrs))

@@ -14,18 +14,22 @@ import (
 
 func agentsCmd(args []string) int {
 	fs := flag.NewFlagSet("agents", flag.ContinueOnError)
-	agents := fs.String("agents", "", "agents to query: host:port,host:port,...")
+	agents := fs.String("agents", "", agentsUsage)
 	timeout := fs.Duration("dial-timeout", 10*time.Second, "give up on an unreachable agent after this long")
+	discovery := bindDiscoveryFlags(fs)
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: kperf-controller agents --agents host:port,...\n\nLists each agent's version, host, cores and state; exits 1 if any is unreachable.\n\nFlags:\n")
+		fmt.Fprintf(fs.Output(), "Usage: kperf-controller agents --agents host:port,...|dns:///name:port|srv:_service._proto.domain [--expect-agents N]\n\nLists each agent's version, host, cores and state; exits 1 if any is unreachable.\ndns:/// and srv: entries are resolved first; addresses whose agent does not answer are left out.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
-	addrs := splitList(*agents)
-	if len(addrs) == 0 {
+	if len(splitList(*agents)) == 0 {
 		return usageErr("agents: --agents is required")
+	}
+	addrs, code := discovery.find(*agents, *timeout)
+	if code != 0 {
+		return code
 	}
 	infos, err := controller.Info(context.Background(), addrs, *timeout)
 	if err != nil {

@@ -1,9 +1,15 @@
 package main
 
 import (
+	"context"
 	"flag"
 	"fmt"
+	"maps"
+	"net"
 	"os"
+	"slices"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -11,6 +17,7 @@ import (
 
 	kperfv1 "github.com/kperf/kperf/api/proto/kperf/v1"
 	"github.com/kperf/kperf/controller"
+	"github.com/kperf/kperf/controller/discover"
 	"github.com/kperf/kperf/controller/local"
 )
 
@@ -24,18 +31,91 @@ type testFlags struct {
 	localN      *int
 	out         *string
 	dialTimeout *time.Duration
+	discovery   *discoveryFlags
 	logLevel    *string
 	plan        *controller.PlanFlags
+}
+
+// agentsUsage describes --agents.
+const agentsUsage = "agents: host:port, dns:///name:port (every address of name) or srv:_service._proto.domain (every SRV target), comma separated"
+
+// discoveryFlags say how long to wait for how many agents.
+type discoveryFlags struct {
+	expect  *int
+	timeout *time.Duration
+}
+
+func bindDiscoveryFlags(fs *flag.FlagSet) *discoveryFlags {
+	return &discoveryFlags{
+		expect:  fs.Int("expect-agents", 0, "wait until at least N agents answer (re-resolving dns:/// and srv: entries)"),
+		timeout: fs.Duration("discovery-timeout", 2*time.Minute, "give up waiting for --expect-agents after this long"),
+	}
+}
+
+// resolver looks up dns:/// and srv: entries; tests replace it.
+var resolver discover.Resolver = net.DefaultResolver
+
+// readyTimeout bounds one agent check while waiting for agents.
+const readyTimeout = 2 * time.Second
+
+// find turns the --agents spec into addresses. A static list without
+// --expect-agents is returned as given; otherwise the spec is resolved
+// (until --expect-agents agents answer, or once) and addresses whose agent
+// does not answer are left out.
+func (d *discoveryFlags) find(spec string, dialTimeout time.Duration) ([]string, int) {
+	if err := discover.Check(spec); err != nil {
+		return nil, usageErr("%v", err)
+	}
+	expect := *d.expect
+	static := splitList(spec)
+	switch {
+	case expect < 0:
+		return nil, usageErr("--expect-agents %d: want a number of agents, 0 or more", expect)
+	case *d.timeout <= 0:
+		return nil, usageErr("--discovery-timeout %v: want a positive duration", *d.timeout)
+	case !discover.IsDynamic(spec) && expect > len(static):
+		return nil, usageErr("--expect-agents %d: --agents lists only %d agents", expect, len(static))
+	case !discover.IsDynamic(spec) && expect == 0:
+		return static, 0
+	}
+	if expect > 0 {
+		fmt.Fprintf(os.Stderr, "waiting up to %v for %d agents at %s\n", *d.timeout, expect, spec)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), *d.timeout)
+	defer cancel()
+	var mu sync.Mutex
+	lastErr := map[string]error{} // of each address's last check
+	ready := func(addr string) bool {
+		err := controller.Ping(ctx, addr, min(dialTimeout, readyTimeout))
+		mu.Lock()
+		lastErr[addr] = err
+		mu.Unlock()
+		return err == nil
+	}
+	addrs, err := discover.WaitFor(ctx, spec, expect, *d.timeout, resolver, ready)
+	if err != nil {
+		return nil, fail(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for _, a := range slices.Sorted(maps.Keys(lastErr)) {
+		if lastErr[a] != nil && !slices.Contains(addrs, a) {
+			fmt.Fprintf(os.Stderr, "skipped %v\n", lastErr[a])
+		}
+	}
+	fmt.Fprintf(os.Stderr, "found %d agents: %s\n", len(addrs), strings.Join(addrs, ","))
+	return addrs, 0
 }
 
 func bindTestFlags(fs *flag.FlagSet) *testFlags {
 	return &testFlags{
 		fs:          fs,
 		planFile:    fs.String("f", "", "test plan file, YAML or JSON; flags override its keys"),
-		agents:      fs.String("agents", "", "agents to use: host:port,host:port,..."),
+		agents:      fs.String("agents", "", agentsUsage),
 		localN:      fs.Int("local", 0, "start N agents in this process (and an in-process broker unless --bootstrap-servers is given)"),
 		out:         fs.String("out", "", "results directory (default results/<timestamp>)"),
 		dialTimeout: fs.Duration("dial-timeout", 10*time.Second, "give up on an unreachable agent after this long"),
+		discovery:   bindDiscoveryFlags(fs),
 		logLevel:    fs.String("log-level", "warn", "log level: trace, debug, info, warn, error"),
 		plan:        controller.BindPlanFlags(fs),
 	}
@@ -80,8 +160,9 @@ func (t *testFlags) loadPlan() (*kperfv1.TestPlan, int) {
 	return spec, 0
 }
 
-// checkAgents validates --agents and --local and returns the agent
-// addresses given and the number of agents there will be.
+// checkAgents validates --agents, --local and --expect-agents and returns
+// the agent addresses (dns:/// and srv: entries resolved) and the number of
+// agents there will be.
 func (t *testFlags) checkAgents() (addrs []string, n int, code int) {
 	addrs = splitList(*t.agents)
 	given := false
@@ -93,10 +174,13 @@ func (t *testFlags) checkAgents() (addrs []string, n int, code int) {
 		return nil, 0, usageErr("--local %d: want a positive number of agents", *t.localN)
 	case *t.localN > 0 && len(addrs) > 0:
 		return nil, 0, usageErr("give either --agents or --local, not both")
+	case *t.localN > 0 && *t.discovery.expect > *t.localN:
+		return nil, 0, usageErr("--expect-agents %d: --local starts only %d agents", *t.discovery.expect, *t.localN)
 	case *t.localN > 0:
 		return nil, *t.localN, 0
 	}
-	return addrs, len(addrs), 0
+	addrs, code = t.discovery.find(*t.agents, *t.dialTimeout)
+	return addrs, len(addrs), code
 }
 
 // startLocal starts --local N agents in this process (and a broker when
