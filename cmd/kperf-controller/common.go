@@ -2,14 +2,17 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"maps"
 	"net"
 	"os"
+	"os/signal"
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -204,4 +207,37 @@ func (t *testFlags) startLocal(spec *kperfv1.TestPlan, addrs []string, log hclog
 // options are the run options the flags give.
 func (t *testFlags) options(addrs []string, log hclog.Logger) controller.Options {
 	return controller.Options{Agents: addrs, OutDir: *t.out, Stdout: os.Stdout, Log: log, DialTimeout: *t.dialTimeout, Version: version}
+}
+
+// signalContext is cancelled by the first SIGINT or SIGTERM, which stops the
+// agents gracefully; a second signal exits at once.
+func signalContext() (context.Context, context.CancelFunc) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-ctx.Done()
+		sig := make(chan os.Signal, 1)
+		signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+		<-sig
+		os.Exit(exitInterrupted)
+	}()
+	return ctx, stop
+}
+
+// exitFor maps the outcome of a run, sweep or search to an exit code: 2 for
+// a plan that cannot run, 130 when interrupted (printing any error), 1 for
+// another error, else 0.
+func exitFor(ctx context.Context, err error, interrupted bool) int {
+	var pe *controller.PlanError
+	switch {
+	case errors.As(err, &pe):
+		return fail(err)
+	case ctx.Err() != nil || interrupted:
+		if err != nil {
+			fail(err)
+		}
+		return exitInterrupted
+	case err != nil:
+		return fail(err)
+	}
+	return exitOK
 }

@@ -6,9 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 
 	"github.com/hashicorp/go-hclog"
 
@@ -63,16 +61,8 @@ Not supported (exit 2): --transactional-id, --transaction-duration-ms, transacti
 `
 
 func perfTestCmd(args []string) int {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signalContext()
 	defer stop()
-	go func() {
-		// A second signal exits at once.
-		<-ctx.Done()
-		sig := make(chan os.Signal, 1)
-		signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
-		<-sig
-		os.Exit(exitInterrupted)
-	}()
 	return perfTest(ctx, args, os.Stdout, os.Stderr)
 }
 

@@ -7,9 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 
 	"github.com/mattn/go-isatty"
 
@@ -88,16 +86,8 @@ Flags (every plan key has one):
 	}
 	defer stopLocal()
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signalContext()
 	defer stop()
-	go func() {
-		// A second signal exits at once.
-		<-ctx.Done()
-		sig := make(chan os.Signal, 1)
-		signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
-		<-sig
-		os.Exit(exitInterrupted)
-	}()
 	defer reportAtEnd(out)()
 	// On a terminal a live line shows step, elapsed, ETA and rate; otherwise
 	// plain lines per step.
@@ -116,14 +106,8 @@ Flags (every plan key has one):
 		}
 	}
 	s, err := controller.Run(ctx, spec, withProgress(tf.options(addrs, log), live))
-	switch {
-	case ctx.Err() != nil:
-		if err != nil {
-			fail(err)
-		}
-		return exitInterrupted
-	case err != nil:
-		return fail(err)
+	if err != nil || ctx.Err() != nil {
+		return exitFor(ctx, err, false)
 	}
 	if *advise > 0 {
 		a, err := report.AdvisePartitions(s, *advise, *consumerRate)
@@ -142,19 +126,7 @@ Flags (every plan key has one):
 // any step, 130 when interrupted, 1 when a step failed.
 func runSweep(ctx context.Context, spec *kperfv1.TestPlan, o controller.SweepOptions) int {
 	res, err := controller.RunSweep(ctx, spec, o)
-	var pe *controller.PlanError
-	switch {
-	case errors.As(err, &pe):
-		return fail(err)
-	case ctx.Err() != nil || (res != nil && res.Interrupted):
-		if err != nil {
-			fail(err)
-		}
-		return exitInterrupted
-	case err != nil:
-		return fail(err)
-	}
-	return exitOK
+	return exitFor(ctx, err, res != nil && res.Interrupted)
 }
 
 func splitList(s string) []string {

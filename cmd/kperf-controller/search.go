@@ -1,13 +1,10 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/kperf/kperf/controller"
 )
@@ -81,23 +78,12 @@ Flags:
 	}
 	defer stopLocal()
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signalContext()
 	defer stop()
 	so.Options = tf.options(addrs, log)
 	res, err := controller.RunSearch(ctx, spec, so)
-	var pe *controller.PlanError
-	switch {
-	case errors.Is(err, controller.ErrNoPassingRate):
+	if errors.Is(err, controller.ErrNoPassingRate) {
 		return exitFailed // the answer line says so
-	case errors.As(err, &pe):
-		return fail(err)
-	case ctx.Err() != nil || (res != nil && res.Interrupted):
-		if err != nil {
-			fail(err)
-		}
-		return exitInterrupted
-	case err != nil:
-		return fail(err)
 	}
-	return exitOK
+	return exitFor(ctx, err, res != nil && res.Interrupted)
 }
