@@ -13,6 +13,9 @@ type Record struct {
 	Payload int32
 	// Size is the value size in bytes.
 	Size int32
+	// Stamp is the intended send time on the controller's clock (Unix ns),
+	// which clients made with stamping on put in the record's header.
+	Stamp int64
 	// Err is set by the client when the record failed.
 	Err error
 	// slot is the client's own per-record state, set once by NewRecord.

@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kperf/kperf/internal/props"
+	"github.com/kperf/kperf/internal/stamp"
 )
 
 // FranzOptions configure a franz-go client.
@@ -27,6 +28,8 @@ type FranzOptions struct {
 	Completer Completer
 	// Opts, when set, are appended to the client options last.
 	Opts []kgo.Opt
+	// Stamp puts each record's Record.Stamp in a "kperf-ts" header.
+	Stamp bool
 }
 
 // franzConnectTimeout bounds NewFranz's check that the brokers answer and
@@ -70,6 +73,7 @@ type franzClient struct {
 	closing     atomic.Bool
 	drained     chan struct{} // closed by the drainer when closing and inflight is 0
 	flushBudget time.Duration
+	stamp       bool
 }
 
 // franzRecord embeds the kgo.Record franz carries, so one allocation
@@ -78,6 +82,10 @@ type franzClient struct {
 type franzRecord struct {
 	kr  kgo.Record
 	rec Record
+	// The stamp header and its value live with the record, so stamping
+	// does not allocate.
+	hdr [1]kgo.RecordHeader
+	ts  [stamp.Size]byte
 }
 
 func (*franzRecord) Deadline() (time.Time, bool) { return time.Time{}, false }
@@ -191,6 +199,7 @@ func NewFranz(o FranzOptions) (Client, error) {
 		wake:        make(chan struct{}, 1),
 		drained:     make(chan struct{}),
 		flushBudget: o.Settings.RequestTimeout + 10*time.Second, // as sarama's closeBudget
+		stamp:       o.Stamp,
 	}
 	c.promise = c.onPromise
 	go c.drain()
@@ -200,6 +209,7 @@ func NewFranz(o FranzOptions) (Client, error) {
 func (c *franzClient) NewRecord() *Record {
 	fr := &franzRecord{}
 	fr.rec.slot = fr
+	fr.hdr[0] = kgo.RecordHeader{Key: stamp.Key, Value: fr.ts[:]}
 	return &fr.rec
 }
 
@@ -220,6 +230,10 @@ func (c *franzClient) Send(ctx context.Context, r *Record) bool {
 		// The hand-off time, so franz does not read the clock per record.
 		Timestamp: time.Unix(0, c.clock.Wall(r.Handoff)),
 		Context:   fr,
+	}
+	if c.stamp {
+		stamp.Put(fr.ts[:], r.Stamp)
+		fr.kr.Headers = fr.hdr[:]
 	}
 	c.cl.Produce(context.Background(), &fr.kr, c.promise)
 	return true

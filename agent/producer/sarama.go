@@ -10,6 +10,7 @@ import (
 	"github.com/IBM/sarama"
 
 	"github.com/kperf/kperf/internal/props"
+	"github.com/kperf/kperf/internal/stamp"
 )
 
 // SaramaOptions configure a sarama client.
@@ -27,6 +28,8 @@ type SaramaOptions struct {
 	Completer Completer
 	// Tune, when set, adjusts the sarama config last.
 	Tune func(*sarama.Config)
+	// Stamp puts each record's Record.Stamp in a "kperf-ts" header.
+	Stamp bool
 }
 
 type saramaClient struct {
@@ -41,13 +44,21 @@ type saramaClient struct {
 	closeBudget time.Duration
 	// inflight counts records sent and not yet completed.
 	inflight atomic.Int64
+	stamp    bool
 }
+
+// stampKey is the stamp header's name, shared by every record.
+var stampKey = []byte(stamp.Key)
 
 // saramaRecord embeds the message sarama carries, so one allocation serves
 // both for the record's whole life.
 type saramaRecord struct {
 	rec Record
 	msg sarama.ProducerMessage
+	// The stamp header and its value live with the record, so stamping
+	// does not allocate.
+	hdr [1]sarama.RecordHeader
+	ts  [stamp.Size]byte
 }
 
 // SaramaConfig maps producer settings onto a sarama config.
@@ -133,7 +144,7 @@ func NewSarama(o SaramaOptions) (Client, error) {
 		return nil, fmt.Errorf("sarama producer: %w", err)
 	}
 	c := &saramaClient{p: p, client: client, topic: o.Topic, clock: o.Clock, complete: o.Completer, done: make(chan struct{}),
-		closeBudget: o.Settings.RequestTimeout + 10*time.Second}
+		closeBudget: o.Settings.RequestTimeout + 10*time.Second, stamp: o.Stamp}
 	c.values = make([]sarama.Encoder, len(o.Payloads))
 	for i, v := range o.Payloads {
 		c.values[i] = sarama.ByteEncoder(v)
@@ -148,12 +159,17 @@ func NewSarama(o SaramaOptions) (Client, error) {
 func (c *saramaClient) NewRecord() *Record {
 	sr := &saramaRecord{}
 	sr.rec.slot = sr
+	sr.hdr[0] = sarama.RecordHeader{Key: stampKey, Value: sr.ts[:]}
 	return &sr.rec
 }
 
 func (c *saramaClient) Send(ctx context.Context, r *Record) bool {
 	sr := r.slot.(*saramaRecord)
 	sr.msg = sarama.ProducerMessage{Topic: c.topic, Value: c.values[r.Payload], Metadata: sr}
+	if c.stamp {
+		stamp.Put(sr.ts[:], r.Stamp)
+		sr.msg.Headers = sr.hdr[:]
+	}
 	c.inflight.Add(1)
 	select {
 	case c.p.Input() <- &sr.msg:

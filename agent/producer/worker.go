@@ -72,6 +72,9 @@ type Worker struct {
 	allocated int
 
 	sent atomic.Int64
+	// clockOffset is this agent's wall clock minus the controller's, for
+	// the records' stamps.
+	clockOffset int64
 
 	mu  sync.Mutex
 	cur Stats
@@ -93,6 +96,11 @@ func NewWorker(sched pace.Schedule, clock Clock, payloadSizes []int32, maxOutsta
 
 // SetClient gives the worker its client, whose Completer must be w.
 func (w *Worker) SetClient(c Client) { w.client = c }
+
+// SetClockOffset sets this agent's wall clock minus the controller's in
+// nanoseconds, so that record stamps are on the controller's clock. Call it
+// before Run.
+func (w *Worker) SetClockOffset(ns int64) { w.clockOffset = ns }
 
 // Sent returns the records handed to the client so far.
 func (w *Worker) Sent() int64 { return w.sent.Load() }
@@ -169,13 +177,14 @@ func (w *Worker) runUnlimited(ctx context.Context, end int64) {
 // stamped with hand-off time h. Waiting for a free record (the buffer is
 // full) counts as service time, as a blocked send() does in the Java client.
 func (w *Worker) sendBatch(ctx context.Context, intended, h, n int64) bool {
+	stamp := w.clock.Wall(intended) - w.clockOffset
 	for i := int64(0); i < n; i++ {
 		r := w.take(ctx)
 		if r == nil {
 			w.sent.Add(i)
 			return false
 		}
-		r.Intended, r.Handoff = intended, h
+		r.Intended, r.Handoff, r.Stamp = intended, h, stamp
 		r.Payload = w.next
 		r.Size = w.sizes[w.next]
 		if w.next++; w.next == w.payloads {

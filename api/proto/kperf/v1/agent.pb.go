@@ -231,6 +231,8 @@ type RunRequest struct {
 	//	*RunRequest_Start
 	//	*RunRequest_Stop
 	//	*RunRequest_Heartbeat
+	//	*RunRequest_ClockProbe
+	//	*RunRequest_Resume
 	Msg           isRunRequest_Msg `protobuf_oneof:"msg"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -309,6 +311,24 @@ func (x *RunRequest) GetHeartbeat() *Heartbeat {
 	return nil
 }
 
+func (x *RunRequest) GetClockProbe() *ClockProbe {
+	if x != nil {
+		if x, ok := x.Msg.(*RunRequest_ClockProbe); ok {
+			return x.ClockProbe
+		}
+	}
+	return nil
+}
+
+func (x *RunRequest) GetResume() *Resume {
+	if x != nil {
+		if x, ok := x.Msg.(*RunRequest_Resume); ok {
+			return x.Resume
+		}
+	}
+	return nil
+}
+
 type isRunRequest_Msg interface {
 	isRunRequest_Msg()
 }
@@ -329,6 +349,14 @@ type RunRequest_Heartbeat struct {
 	Heartbeat *Heartbeat `protobuf:"bytes,4,opt,name=heartbeat,proto3,oneof"`
 }
 
+type RunRequest_ClockProbe struct {
+	ClockProbe *ClockProbe `protobuf:"bytes,5,opt,name=clock_probe,json=clockProbe,proto3,oneof"`
+}
+
+type RunRequest_Resume struct {
+	Resume *Resume `protobuf:"bytes,6,opt,name=resume,proto3,oneof"`
+}
+
 func (*RunRequest_Prepare) isRunRequest_Msg() {}
 
 func (*RunRequest_Start) isRunRequest_Msg() {}
@@ -336,6 +364,10 @@ func (*RunRequest_Start) isRunRequest_Msg() {}
 func (*RunRequest_Stop) isRunRequest_Msg() {}
 
 func (*RunRequest_Heartbeat) isRunRequest_Msg() {}
+
+func (*RunRequest_ClockProbe) isRunRequest_Msg() {}
+
+func (*RunRequest_Resume) isRunRequest_Msg() {}
 
 // RunResponse is an agent message on the Run stream.
 type RunResponse struct {
@@ -346,6 +378,7 @@ type RunResponse struct {
 	//	*RunResponse_Started
 	//	*RunResponse_Interval
 	//	*RunResponse_Final
+	//	*RunResponse_ClockEcho
 	Msg           isRunResponse_Msg `protobuf_oneof:"msg"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -424,6 +457,15 @@ func (x *RunResponse) GetFinal() *Final {
 	return nil
 }
 
+func (x *RunResponse) GetClockEcho() *ClockEcho {
+	if x != nil {
+		if x, ok := x.Msg.(*RunResponse_ClockEcho); ok {
+			return x.ClockEcho
+		}
+	}
+	return nil
+}
+
 type isRunResponse_Msg interface {
 	isRunResponse_Msg()
 }
@@ -444,6 +486,10 @@ type RunResponse_Final struct {
 	Final *Final `protobuf:"bytes,4,opt,name=final,proto3,oneof"`
 }
 
+type RunResponse_ClockEcho struct {
+	ClockEcho *ClockEcho `protobuf:"bytes,5,opt,name=clock_echo,json=clockEcho,proto3,oneof"`
+}
+
 func (*RunResponse_Ready) isRunResponse_Msg() {}
 
 func (*RunResponse_Started) isRunResponse_Msg() {}
@@ -451,6 +497,8 @@ func (*RunResponse_Started) isRunResponse_Msg() {}
 func (*RunResponse_Interval) isRunResponse_Msg() {}
 
 func (*RunResponse_Final) isRunResponse_Msg() {}
+
+func (*RunResponse_ClockEcho) isRunResponse_Msg() {}
 
 // Prepare gives the agent its slice of the plan. The agent connects to
 // Kafka, builds payloads and producers, then answers Ready.
@@ -548,7 +596,13 @@ type Assignment struct {
 	// This agent's position among the agents of the run, for phase offsets.
 	AgentIndex int32 `protobuf:"varint,13,opt,name=agent_index,json=agentIndex,proto3" json:"agent_index,omitempty"`
 	// Number of agents in the run.
-	AgentCount    int32 `protobuf:"varint,14,opt,name=agent_count,json=agentCount,proto3" json:"agent_count,omitempty"`
+	AgentCount int32 `protobuf:"varint,14,opt,name=agent_count,json=agentCount,proto3" json:"agent_count,omitempty"`
+	// Consumers of this agent; unset: none.
+	Consumer *ConsumerAssignment `protobuf:"bytes,15,opt,name=consumer,proto3" json:"consumer,omitempty"`
+	// Stamp every produced record with its intended send time (header
+	// "kperf-ts", 8 bytes big-endian Unix nanoseconds on the controller's
+	// clock), for end-to-end latency.
+	StampRecords  bool `protobuf:"varint,16,opt,name=stamp_records,json=stampRecords,proto3" json:"stamp_records,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -681,6 +735,123 @@ func (x *Assignment) GetAgentCount() int32 {
 	return 0
 }
 
+func (x *Assignment) GetConsumer() *ConsumerAssignment {
+	if x != nil {
+		return x.Consumer
+	}
+	return nil
+}
+
+func (x *Assignment) GetStampRecords() bool {
+	if x != nil {
+		return x.StampRecords
+	}
+	return false
+}
+
+// ConsumerAssignment is one agent's consumers.
+type ConsumerAssignment struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Consumer workers on this agent.
+	Workers int32 `protobuf:"varint,1,opt,name=workers,proto3" json:"workers,omitempty"`
+	// Consumer group every worker of every agent joins.
+	GroupId string `protobuf:"bytes,2,opt,name=group_id,json=groupId,proto3" json:"group_id,omitempty"`
+	// Consumer properties by Java client names (fetch.min.bytes,
+	// fetch.max.bytes, fetch.max.wait.ms, max.poll.records,
+	// auto.offset.reset, ...).
+	ConsumerProps map[string]string `protobuf:"bytes,3,rep,name=consumer_props,json=consumerProps,proto3" json:"consumer_props,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// Nanoseconds after the start before consuming.
+	StartDelayNs int64 `protobuf:"varint,4,opt,name=start_delay_ns,json=startDelayNs,proto3" json:"start_delay_ns,omitempty"`
+	// Records this agent consumes at most; 0 means no limit.
+	NumRecords int64 `protobuf:"varint,5,opt,name=num_records,json=numRecords,proto3" json:"num_records,omitempty"`
+	// Nanoseconds without records after which the consumers stop once the
+	// agent's producers are done.
+	IdleTimeoutNs int64 `protobuf:"varint,6,opt,name=idle_timeout_ns,json=idleTimeoutNs,proto3" json:"idle_timeout_ns,omitempty"`
+	// Wait for a Resume message before consuming (backlog test).
+	WaitForResume bool `protobuf:"varint,7,opt,name=wait_for_resume,json=waitForResume,proto3" json:"wait_for_resume,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ConsumerAssignment) Reset() {
+	*x = ConsumerAssignment{}
+	mi := &file_kperf_v1_agent_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ConsumerAssignment) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ConsumerAssignment) ProtoMessage() {}
+
+func (x *ConsumerAssignment) ProtoReflect() protoreflect.Message {
+	mi := &file_kperf_v1_agent_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ConsumerAssignment.ProtoReflect.Descriptor instead.
+func (*ConsumerAssignment) Descriptor() ([]byte, []int) {
+	return file_kperf_v1_agent_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *ConsumerAssignment) GetWorkers() int32 {
+	if x != nil {
+		return x.Workers
+	}
+	return 0
+}
+
+func (x *ConsumerAssignment) GetGroupId() string {
+	if x != nil {
+		return x.GroupId
+	}
+	return ""
+}
+
+func (x *ConsumerAssignment) GetConsumerProps() map[string]string {
+	if x != nil {
+		return x.ConsumerProps
+	}
+	return nil
+}
+
+func (x *ConsumerAssignment) GetStartDelayNs() int64 {
+	if x != nil {
+		return x.StartDelayNs
+	}
+	return 0
+}
+
+func (x *ConsumerAssignment) GetNumRecords() int64 {
+	if x != nil {
+		return x.NumRecords
+	}
+	return 0
+}
+
+func (x *ConsumerAssignment) GetIdleTimeoutNs() int64 {
+	if x != nil {
+		return x.IdleTimeoutNs
+	}
+	return 0
+}
+
+func (x *ConsumerAssignment) GetWaitForResume() bool {
+	if x != nil {
+		return x.WaitForResume
+	}
+	return false
+}
+
 // WorkerAssignment is one producer worker's share of the load.
 type WorkerAssignment struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -697,7 +868,7 @@ type WorkerAssignment struct {
 
 func (x *WorkerAssignment) Reset() {
 	*x = WorkerAssignment{}
-	mi := &file_kperf_v1_agent_proto_msgTypes[7]
+	mi := &file_kperf_v1_agent_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -709,7 +880,7 @@ func (x *WorkerAssignment) String() string {
 func (*WorkerAssignment) ProtoMessage() {}
 
 func (x *WorkerAssignment) ProtoReflect() protoreflect.Message {
-	mi := &file_kperf_v1_agent_proto_msgTypes[7]
+	mi := &file_kperf_v1_agent_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -722,7 +893,7 @@ func (x *WorkerAssignment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WorkerAssignment.ProtoReflect.Descriptor instead.
 func (*WorkerAssignment) Descriptor() ([]byte, []int) {
-	return file_kperf_v1_agent_proto_rawDescGZIP(), []int{7}
+	return file_kperf_v1_agent_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *WorkerAssignment) GetNumRecords() int64 {
@@ -750,14 +921,18 @@ func (x *WorkerAssignment) GetPhaseNs() int64 {
 type Start struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Start time in Unix nanoseconds.
-	AtUnixNano    int64 `protobuf:"varint,1,opt,name=at_unix_nano,json=atUnixNano,proto3" json:"at_unix_nano,omitempty"`
+	AtUnixNano int64 `protobuf:"varint,1,opt,name=at_unix_nano,json=atUnixNano,proto3" json:"at_unix_nano,omitempty"`
+	// The agent's clock minus the controller's, in nanoseconds, as the
+	// controller estimated it from ClockProbe round trips: record stamps
+	// and end-to-end latencies are on the controller's clock.
+	ClockOffsetNs int64 `protobuf:"varint,2,opt,name=clock_offset_ns,json=clockOffsetNs,proto3" json:"clock_offset_ns,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Start) Reset() {
 	*x = Start{}
-	mi := &file_kperf_v1_agent_proto_msgTypes[8]
+	mi := &file_kperf_v1_agent_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -769,7 +944,7 @@ func (x *Start) String() string {
 func (*Start) ProtoMessage() {}
 
 func (x *Start) ProtoReflect() protoreflect.Message {
-	mi := &file_kperf_v1_agent_proto_msgTypes[8]
+	mi := &file_kperf_v1_agent_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -782,7 +957,7 @@ func (x *Start) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Start.ProtoReflect.Descriptor instead.
 func (*Start) Descriptor() ([]byte, []int) {
-	return file_kperf_v1_agent_proto_rawDescGZIP(), []int{8}
+	return file_kperf_v1_agent_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Start) GetAtUnixNano() int64 {
@@ -790,6 +965,161 @@ func (x *Start) GetAtUnixNano() int64 {
 		return x.AtUnixNano
 	}
 	return 0
+}
+
+func (x *Start) GetClockOffsetNs() int64 {
+	if x != nil {
+		return x.ClockOffsetNs
+	}
+	return 0
+}
+
+// ClockProbe asks the agent to echo its clock, for the controller's
+// estimate of the agent's clock offset.
+type ClockProbe struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Controller wall-clock time of sending, Unix nanoseconds.
+	SentUnixNano  int64 `protobuf:"varint,1,opt,name=sent_unix_nano,json=sentUnixNano,proto3" json:"sent_unix_nano,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ClockProbe) Reset() {
+	*x = ClockProbe{}
+	mi := &file_kperf_v1_agent_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ClockProbe) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ClockProbe) ProtoMessage() {}
+
+func (x *ClockProbe) ProtoReflect() protoreflect.Message {
+	mi := &file_kperf_v1_agent_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ClockProbe.ProtoReflect.Descriptor instead.
+func (*ClockProbe) Descriptor() ([]byte, []int) {
+	return file_kperf_v1_agent_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *ClockProbe) GetSentUnixNano() int64 {
+	if x != nil {
+		return x.SentUnixNano
+	}
+	return 0
+}
+
+// ClockEcho answers a ClockProbe.
+type ClockEcho struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The probe's sent_unix_nano.
+	ProbeSentUnixNano int64 `protobuf:"varint,1,opt,name=probe_sent_unix_nano,json=probeSentUnixNano,proto3" json:"probe_sent_unix_nano,omitempty"`
+	// Agent wall-clock time when the probe arrived, Unix nanoseconds.
+	ReceivedUnixNano int64 `protobuf:"varint,2,opt,name=received_unix_nano,json=receivedUnixNano,proto3" json:"received_unix_nano,omitempty"`
+	// Agent wall-clock time when the echo left, Unix nanoseconds.
+	SentUnixNano  int64 `protobuf:"varint,3,opt,name=sent_unix_nano,json=sentUnixNano,proto3" json:"sent_unix_nano,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ClockEcho) Reset() {
+	*x = ClockEcho{}
+	mi := &file_kperf_v1_agent_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ClockEcho) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ClockEcho) ProtoMessage() {}
+
+func (x *ClockEcho) ProtoReflect() protoreflect.Message {
+	mi := &file_kperf_v1_agent_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ClockEcho.ProtoReflect.Descriptor instead.
+func (*ClockEcho) Descriptor() ([]byte, []int) {
+	return file_kperf_v1_agent_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *ClockEcho) GetProbeSentUnixNano() int64 {
+	if x != nil {
+		return x.ProbeSentUnixNano
+	}
+	return 0
+}
+
+func (x *ClockEcho) GetReceivedUnixNano() int64 {
+	if x != nil {
+		return x.ReceivedUnixNano
+	}
+	return 0
+}
+
+func (x *ClockEcho) GetSentUnixNano() int64 {
+	if x != nil {
+		return x.SentUnixNano
+	}
+	return 0
+}
+
+// Resume lets waiting consumers start (the backlog test's drain phase).
+type Resume struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Resume) Reset() {
+	*x = Resume{}
+	mi := &file_kperf_v1_agent_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Resume) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Resume) ProtoMessage() {}
+
+func (x *Resume) ProtoReflect() protoreflect.Message {
+	mi := &file_kperf_v1_agent_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Resume.ProtoReflect.Descriptor instead.
+func (*Resume) Descriptor() ([]byte, []int) {
+	return file_kperf_v1_agent_proto_rawDescGZIP(), []int{12}
 }
 
 // Stop ends the test early.
@@ -803,7 +1133,7 @@ type Stop struct {
 
 func (x *Stop) Reset() {
 	*x = Stop{}
-	mi := &file_kperf_v1_agent_proto_msgTypes[9]
+	mi := &file_kperf_v1_agent_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -815,7 +1145,7 @@ func (x *Stop) String() string {
 func (*Stop) ProtoMessage() {}
 
 func (x *Stop) ProtoReflect() protoreflect.Message {
-	mi := &file_kperf_v1_agent_proto_msgTypes[9]
+	mi := &file_kperf_v1_agent_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -828,7 +1158,7 @@ func (x *Stop) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Stop.ProtoReflect.Descriptor instead.
 func (*Stop) Descriptor() ([]byte, []int) {
-	return file_kperf_v1_agent_proto_rawDescGZIP(), []int{9}
+	return file_kperf_v1_agent_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Stop) GetReason() string {
@@ -849,7 +1179,7 @@ type Heartbeat struct {
 
 func (x *Heartbeat) Reset() {
 	*x = Heartbeat{}
-	mi := &file_kperf_v1_agent_proto_msgTypes[10]
+	mi := &file_kperf_v1_agent_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -861,7 +1191,7 @@ func (x *Heartbeat) String() string {
 func (*Heartbeat) ProtoMessage() {}
 
 func (x *Heartbeat) ProtoReflect() protoreflect.Message {
-	mi := &file_kperf_v1_agent_proto_msgTypes[10]
+	mi := &file_kperf_v1_agent_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -874,7 +1204,7 @@ func (x *Heartbeat) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Heartbeat.ProtoReflect.Descriptor instead.
 func (*Heartbeat) Descriptor() ([]byte, []int) {
-	return file_kperf_v1_agent_proto_rawDescGZIP(), []int{10}
+	return file_kperf_v1_agent_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Heartbeat) GetSentUnixNano() int64 {
@@ -895,7 +1225,7 @@ type Ready struct {
 
 func (x *Ready) Reset() {
 	*x = Ready{}
-	mi := &file_kperf_v1_agent_proto_msgTypes[11]
+	mi := &file_kperf_v1_agent_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -907,7 +1237,7 @@ func (x *Ready) String() string {
 func (*Ready) ProtoMessage() {}
 
 func (x *Ready) ProtoReflect() protoreflect.Message {
-	mi := &file_kperf_v1_agent_proto_msgTypes[11]
+	mi := &file_kperf_v1_agent_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -920,7 +1250,7 @@ func (x *Ready) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Ready.ProtoReflect.Descriptor instead.
 func (*Ready) Descriptor() ([]byte, []int) {
-	return file_kperf_v1_agent_proto_rawDescGZIP(), []int{11}
+	return file_kperf_v1_agent_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Ready) GetPrepareNs() int64 {
@@ -941,7 +1271,7 @@ type Started struct {
 
 func (x *Started) Reset() {
 	*x = Started{}
-	mi := &file_kperf_v1_agent_proto_msgTypes[12]
+	mi := &file_kperf_v1_agent_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -953,7 +1283,7 @@ func (x *Started) String() string {
 func (*Started) ProtoMessage() {}
 
 func (x *Started) ProtoReflect() protoreflect.Message {
-	mi := &file_kperf_v1_agent_proto_msgTypes[12]
+	mi := &file_kperf_v1_agent_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -966,7 +1296,7 @@ func (x *Started) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Started.ProtoReflect.Descriptor instead.
 func (*Started) Descriptor() ([]byte, []int) {
-	return file_kperf_v1_agent_proto_rawDescGZIP(), []int{12}
+	return file_kperf_v1_agent_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Started) GetStartedUnixNano() int64 {
@@ -1007,14 +1337,16 @@ type Interval struct {
 	// measure the load generator, not the broker.
 	GeneratorBehind bool `protobuf:"varint,11,opt,name=generator_behind,json=generatorBehind,proto3" json:"generator_behind,omitempty"`
 	// Records handed off but not yet acked at the window end.
-	InFlight      int64 `protobuf:"varint,12,opt,name=in_flight,json=inFlight,proto3" json:"in_flight,omitempty"`
+	InFlight int64 `protobuf:"varint,12,opt,name=in_flight,json=inFlight,proto3" json:"in_flight,omitempty"`
+	// The consumers' window; unset without consumers.
+	Consume       *ConsumeWindow `protobuf:"bytes,13,opt,name=consume,proto3" json:"consume,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Interval) Reset() {
 	*x = Interval{}
-	mi := &file_kperf_v1_agent_proto_msgTypes[13]
+	mi := &file_kperf_v1_agent_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1026,7 +1358,7 @@ func (x *Interval) String() string {
 func (*Interval) ProtoMessage() {}
 
 func (x *Interval) ProtoReflect() protoreflect.Message {
-	mi := &file_kperf_v1_agent_proto_msgTypes[13]
+	mi := &file_kperf_v1_agent_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1039,7 +1371,7 @@ func (x *Interval) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Interval.ProtoReflect.Descriptor instead.
 func (*Interval) Descriptor() ([]byte, []int) {
-	return file_kperf_v1_agent_proto_rawDescGZIP(), []int{13}
+	return file_kperf_v1_agent_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Interval) GetSeq() int64 {
@@ -1126,6 +1458,137 @@ func (x *Interval) GetInFlight() int64 {
 	return 0
 }
 
+func (x *Interval) GetConsume() *ConsumeWindow {
+	if x != nil {
+		return x.Consume
+	}
+	return nil
+}
+
+// ConsumeWindow is what an agent's consumers did in one window.
+type ConsumeWindow struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Records consumed.
+	Records int64 `protobuf:"varint,1,opt,name=records,proto3" json:"records,omitempty"`
+	// Key and value bytes consumed.
+	Bytes int64 `protobuf:"varint,2,opt,name=bytes,proto3" json:"bytes,omitempty"`
+	// Polls that returned records.
+	Fetches int64 `protobuf:"varint,3,opt,name=fetches,proto3" json:"fetches,omitempty"`
+	// Nanoseconds of the window in which some consumer of the agent waited
+	// for a group rebalance (joining, or partitions revoked and not yet
+	// assigned again).
+	RebalanceNs int64 `protobuf:"varint,4,opt,name=rebalance_ns,json=rebalanceNs,proto3" json:"rebalance_ns,omitempty"`
+	// Consumer lag at the window end: over the partitions the agent's
+	// consumers own, the high watermark of the last fetch minus the next
+	// offset to consume.
+	Lag int64 `protobuf:"varint,5,opt,name=lag,proto3" json:"lag,omitempty"`
+	// Partitions the agent's consumers own at the window end.
+	Partitions int32 `protobuf:"varint,6,opt,name=partitions,proto3" json:"partitions,omitempty"`
+	// End-to-end latency (consume time minus the record's stamped intended
+	// send time, both on the controller's clock) of stamped records.
+	E2ELatency *Histogram `protobuf:"bytes,7,opt,name=e2e_latency,json=e2eLatency,proto3" json:"e2e_latency,omitempty"`
+	// Records consumed without a kperf stamp.
+	Unstamped int64 `protobuf:"varint,8,opt,name=unstamped,proto3" json:"unstamped,omitempty"`
+	// Whether the consumers had begun consuming (after start_delay or
+	// Resume).
+	Consuming     bool `protobuf:"varint,9,opt,name=consuming,proto3" json:"consuming,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ConsumeWindow) Reset() {
+	*x = ConsumeWindow{}
+	mi := &file_kperf_v1_agent_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ConsumeWindow) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ConsumeWindow) ProtoMessage() {}
+
+func (x *ConsumeWindow) ProtoReflect() protoreflect.Message {
+	mi := &file_kperf_v1_agent_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ConsumeWindow.ProtoReflect.Descriptor instead.
+func (*ConsumeWindow) Descriptor() ([]byte, []int) {
+	return file_kperf_v1_agent_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *ConsumeWindow) GetRecords() int64 {
+	if x != nil {
+		return x.Records
+	}
+	return 0
+}
+
+func (x *ConsumeWindow) GetBytes() int64 {
+	if x != nil {
+		return x.Bytes
+	}
+	return 0
+}
+
+func (x *ConsumeWindow) GetFetches() int64 {
+	if x != nil {
+		return x.Fetches
+	}
+	return 0
+}
+
+func (x *ConsumeWindow) GetRebalanceNs() int64 {
+	if x != nil {
+		return x.RebalanceNs
+	}
+	return 0
+}
+
+func (x *ConsumeWindow) GetLag() int64 {
+	if x != nil {
+		return x.Lag
+	}
+	return 0
+}
+
+func (x *ConsumeWindow) GetPartitions() int32 {
+	if x != nil {
+		return x.Partitions
+	}
+	return 0
+}
+
+func (x *ConsumeWindow) GetE2ELatency() *Histogram {
+	if x != nil {
+		return x.E2ELatency
+	}
+	return nil
+}
+
+func (x *ConsumeWindow) GetUnstamped() int64 {
+	if x != nil {
+		return x.Unstamped
+	}
+	return 0
+}
+
+func (x *ConsumeWindow) GetConsuming() bool {
+	if x != nil {
+		return x.Consuming
+	}
+	return false
+}
+
 // Counters count records over a window or a whole run.
 type Counters struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1147,7 +1610,7 @@ type Counters struct {
 
 func (x *Counters) Reset() {
 	*x = Counters{}
-	mi := &file_kperf_v1_agent_proto_msgTypes[14]
+	mi := &file_kperf_v1_agent_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1159,7 +1622,7 @@ func (x *Counters) String() string {
 func (*Counters) ProtoMessage() {}
 
 func (x *Counters) ProtoReflect() protoreflect.Message {
-	mi := &file_kperf_v1_agent_proto_msgTypes[14]
+	mi := &file_kperf_v1_agent_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1172,7 +1635,7 @@ func (x *Counters) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Counters.ProtoReflect.Descriptor instead.
 func (*Counters) Descriptor() ([]byte, []int) {
-	return file_kperf_v1_agent_proto_rawDescGZIP(), []int{14}
+	return file_kperf_v1_agent_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *Counters) GetSent() int64 {
@@ -1235,7 +1698,7 @@ type Histogram struct {
 
 func (x *Histogram) Reset() {
 	*x = Histogram{}
-	mi := &file_kperf_v1_agent_proto_msgTypes[15]
+	mi := &file_kperf_v1_agent_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1247,7 +1710,7 @@ func (x *Histogram) String() string {
 func (*Histogram) ProtoMessage() {}
 
 func (x *Histogram) ProtoReflect() protoreflect.Message {
-	mi := &file_kperf_v1_agent_proto_msgTypes[15]
+	mi := &file_kperf_v1_agent_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1260,7 +1723,7 @@ func (x *Histogram) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Histogram.ProtoReflect.Descriptor instead.
 func (*Histogram) Descriptor() ([]byte, []int) {
-	return file_kperf_v1_agent_proto_rawDescGZIP(), []int{15}
+	return file_kperf_v1_agent_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *Histogram) GetHdr() []byte {
@@ -1301,14 +1764,16 @@ type Final struct {
 	// Number of Interval messages sent.
 	Intervals int64 `protobuf:"varint,3,opt,name=intervals,proto3" json:"intervals,omitempty"`
 	// Why the run ended ("done", "stopped", "lease expired", ...).
-	Reason        string `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
+	Reason string `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
+	// The consumers' whole run; unset without consumers.
+	Consume       *ConsumeTotals `protobuf:"bytes,5,opt,name=consume,proto3" json:"consume,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Final) Reset() {
 	*x = Final{}
-	mi := &file_kperf_v1_agent_proto_msgTypes[16]
+	mi := &file_kperf_v1_agent_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1320,7 +1785,7 @@ func (x *Final) String() string {
 func (*Final) ProtoMessage() {}
 
 func (x *Final) ProtoReflect() protoreflect.Message {
-	mi := &file_kperf_v1_agent_proto_msgTypes[16]
+	mi := &file_kperf_v1_agent_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1333,7 +1798,7 @@ func (x *Final) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Final.ProtoReflect.Descriptor instead.
 func (*Final) Descriptor() ([]byte, []int) {
-	return file_kperf_v1_agent_proto_rawDescGZIP(), []int{16}
+	return file_kperf_v1_agent_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *Final) GetTotals() *Counters {
@@ -1364,6 +1829,214 @@ func (x *Final) GetReason() string {
 	return ""
 }
 
+func (x *Final) GetConsume() *ConsumeTotals {
+	if x != nil {
+		return x.Consume
+	}
+	return nil
+}
+
+// ConsumeTotals are an agent's consumers' counts over the whole run.
+type ConsumeTotals struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Records consumed.
+	Records int64 `protobuf:"varint,1,opt,name=records,proto3" json:"records,omitempty"`
+	// Key and value bytes consumed.
+	Bytes int64 `protobuf:"varint,2,opt,name=bytes,proto3" json:"bytes,omitempty"`
+	// Offsets consumed per partition, as ranges, for the controller's
+	// exactly-once check across agents.
+	Ranges []*PartitionRanges `protobuf:"bytes,3,rep,name=ranges,proto3" json:"ranges,omitempty"`
+	// Nanoseconds the agent's first rebalance took (joining the group until
+	// every worker had its partitions).
+	JoinNs int64 `protobuf:"varint,4,opt,name=join_ns,json=joinNs,proto3" json:"join_ns,omitempty"`
+	// Nanoseconds spent in rebalances in all.
+	RebalanceNs int64 `protobuf:"varint,5,opt,name=rebalance_ns,json=rebalanceNs,proto3" json:"rebalance_ns,omitempty"`
+	// Why the consumers stopped.
+	Reason        string `protobuf:"bytes,6,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ConsumeTotals) Reset() {
+	*x = ConsumeTotals{}
+	mi := &file_kperf_v1_agent_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ConsumeTotals) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ConsumeTotals) ProtoMessage() {}
+
+func (x *ConsumeTotals) ProtoReflect() protoreflect.Message {
+	mi := &file_kperf_v1_agent_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ConsumeTotals.ProtoReflect.Descriptor instead.
+func (*ConsumeTotals) Descriptor() ([]byte, []int) {
+	return file_kperf_v1_agent_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *ConsumeTotals) GetRecords() int64 {
+	if x != nil {
+		return x.Records
+	}
+	return 0
+}
+
+func (x *ConsumeTotals) GetBytes() int64 {
+	if x != nil {
+		return x.Bytes
+	}
+	return 0
+}
+
+func (x *ConsumeTotals) GetRanges() []*PartitionRanges {
+	if x != nil {
+		return x.Ranges
+	}
+	return nil
+}
+
+func (x *ConsumeTotals) GetJoinNs() int64 {
+	if x != nil {
+		return x.JoinNs
+	}
+	return 0
+}
+
+func (x *ConsumeTotals) GetRebalanceNs() int64 {
+	if x != nil {
+		return x.RebalanceNs
+	}
+	return 0
+}
+
+func (x *ConsumeTotals) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+// PartitionRanges are the offsets consumed from one partition.
+type PartitionRanges struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Partition int32                  `protobuf:"varint,1,opt,name=partition,proto3" json:"partition,omitempty"`
+	// Half-open ranges [from, to) of consumed offsets, as consumed: a range
+	// may overlap another when records were consumed twice.
+	Ranges        []*OffsetRange `protobuf:"bytes,2,rep,name=ranges,proto3" json:"ranges,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PartitionRanges) Reset() {
+	*x = PartitionRanges{}
+	mi := &file_kperf_v1_agent_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PartitionRanges) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PartitionRanges) ProtoMessage() {}
+
+func (x *PartitionRanges) ProtoReflect() protoreflect.Message {
+	mi := &file_kperf_v1_agent_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PartitionRanges.ProtoReflect.Descriptor instead.
+func (*PartitionRanges) Descriptor() ([]byte, []int) {
+	return file_kperf_v1_agent_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *PartitionRanges) GetPartition() int32 {
+	if x != nil {
+		return x.Partition
+	}
+	return 0
+}
+
+func (x *PartitionRanges) GetRanges() []*OffsetRange {
+	if x != nil {
+		return x.Ranges
+	}
+	return nil
+}
+
+// OffsetRange is the offsets [from, to).
+type OffsetRange struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	From          int64                  `protobuf:"varint,1,opt,name=from,proto3" json:"from,omitempty"`
+	To            int64                  `protobuf:"varint,2,opt,name=to,proto3" json:"to,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *OffsetRange) Reset() {
+	*x = OffsetRange{}
+	mi := &file_kperf_v1_agent_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OffsetRange) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OffsetRange) ProtoMessage() {}
+
+func (x *OffsetRange) ProtoReflect() protoreflect.Message {
+	mi := &file_kperf_v1_agent_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OffsetRange.ProtoReflect.Descriptor instead.
+func (*OffsetRange) Descriptor() ([]byte, []int) {
+	return file_kperf_v1_agent_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *OffsetRange) GetFrom() int64 {
+	if x != nil {
+		return x.From
+	}
+	return 0
+}
+
+func (x *OffsetRange) GetTo() int64 {
+	if x != nil {
+		return x.To
+	}
+	return 0
+}
+
 var File_kperf_v1_agent_proto protoreflect.FileDescriptor
 
 const file_kperf_v1_agent_proto_rawDesc = "" +
@@ -1382,26 +2055,31 @@ const file_kperf_v1_agent_proto_rawDesc = "" +
 	"\vmax_workers\x18\x01 \x01(\x05R\n" +
 	"maxWorkers\x12&\n" +
 	"\x0fmax_record_size\x18\x02 \x01(\x05R\rmaxRecordSize\x12(\n" +
-	"\x10max_buffer_bytes\x18\x03 \x01(\x03R\x0emaxBufferBytes\"\xc6\x01\n" +
+	"\x10max_buffer_bytes\x18\x03 \x01(\x03R\x0emaxBufferBytes\"\xab\x02\n" +
 	"\n" +
 	"RunRequest\x12-\n" +
 	"\aprepare\x18\x01 \x01(\v2\x11.kperf.v1.PrepareH\x00R\aprepare\x12'\n" +
 	"\x05start\x18\x02 \x01(\v2\x0f.kperf.v1.StartH\x00R\x05start\x12$\n" +
 	"\x04stop\x18\x03 \x01(\v2\x0e.kperf.v1.StopH\x00R\x04stop\x123\n" +
-	"\theartbeat\x18\x04 \x01(\v2\x13.kperf.v1.HeartbeatH\x00R\theartbeatB\x05\n" +
-	"\x03msg\"\xc7\x01\n" +
+	"\theartbeat\x18\x04 \x01(\v2\x13.kperf.v1.HeartbeatH\x00R\theartbeat\x127\n" +
+	"\vclock_probe\x18\x05 \x01(\v2\x14.kperf.v1.ClockProbeH\x00R\n" +
+	"clockProbe\x12*\n" +
+	"\x06resume\x18\x06 \x01(\v2\x10.kperf.v1.ResumeH\x00R\x06resumeB\x05\n" +
+	"\x03msg\"\xfd\x01\n" +
 	"\vRunResponse\x12'\n" +
 	"\x05ready\x18\x01 \x01(\v2\x0f.kperf.v1.ReadyH\x00R\x05ready\x12-\n" +
 	"\astarted\x18\x02 \x01(\v2\x11.kperf.v1.StartedH\x00R\astarted\x120\n" +
 	"\binterval\x18\x03 \x01(\v2\x12.kperf.v1.IntervalH\x00R\binterval\x12'\n" +
-	"\x05final\x18\x04 \x01(\v2\x0f.kperf.v1.FinalH\x00R\x05finalB\x05\n" +
+	"\x05final\x18\x04 \x01(\v2\x0f.kperf.v1.FinalH\x00R\x05final\x124\n" +
+	"\n" +
+	"clock_echo\x18\x05 \x01(\v2\x13.kperf.v1.ClockEchoH\x00R\tclockEchoB\x05\n" +
 	"\x03msg\"\x81\x01\n" +
 	"\aPrepare\x12\x15\n" +
 	"\x06run_id\x18\x01 \x01(\tR\x05runId\x12)\n" +
 	"\x10protocol_version\x18\x02 \x01(\rR\x0fprotocolVersion\x124\n" +
 	"\n" +
 	"assignment\x18\x03 \x01(\v2\x14.kperf.v1.AssignmentR\n" +
-	"assignment\"\xc6\x04\n" +
+	"assignment\"\xa5\x05\n" +
 	"\n" +
 	"Assignment\x12\x14\n" +
 	"\x05topic\x18\x01 \x01(\tR\x05topic\x12+\n" +
@@ -1423,8 +2101,22 @@ const file_kperf_v1_agent_proto_rawDesc = "" +
 	"\vagent_index\x18\r \x01(\x05R\n" +
 	"agentIndex\x12\x1f\n" +
 	"\vagent_count\x18\x0e \x01(\x05R\n" +
-	"agentCount\x1a@\n" +
+	"agentCount\x128\n" +
+	"\bconsumer\x18\x0f \x01(\v2\x1c.kperf.v1.ConsumerAssignmentR\bconsumer\x12#\n" +
+	"\rstamp_records\x18\x10 \x01(\bR\fstampRecords\x1a@\n" +
 	"\x12ProducerPropsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xfa\x02\n" +
+	"\x12ConsumerAssignment\x12\x18\n" +
+	"\aworkers\x18\x01 \x01(\x05R\aworkers\x12\x19\n" +
+	"\bgroup_id\x18\x02 \x01(\tR\agroupId\x12V\n" +
+	"\x0econsumer_props\x18\x03 \x03(\v2/.kperf.v1.ConsumerAssignment.ConsumerPropsEntryR\rconsumerProps\x12$\n" +
+	"\x0estart_delay_ns\x18\x04 \x01(\x03R\fstartDelayNs\x12\x1f\n" +
+	"\vnum_records\x18\x05 \x01(\x03R\n" +
+	"numRecords\x12&\n" +
+	"\x0fidle_timeout_ns\x18\x06 \x01(\x03R\ridleTimeoutNs\x12&\n" +
+	"\x0fwait_for_resume\x18\a \x01(\bR\rwaitForResume\x1a@\n" +
+	"\x12ConsumerPropsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"p\n" +
 	"\x10WorkerAssignment\x12\x1f\n" +
@@ -1432,10 +2124,19 @@ const file_kperf_v1_agent_proto_rawDesc = "" +
 	"numRecords\x12 \n" +
 	"\frate_per_sec\x18\x02 \x01(\x01R\n" +
 	"ratePerSec\x12\x19\n" +
-	"\bphase_ns\x18\x03 \x01(\x03R\aphaseNs\")\n" +
+	"\bphase_ns\x18\x03 \x01(\x03R\aphaseNs\"Q\n" +
 	"\x05Start\x12 \n" +
 	"\fat_unix_nano\x18\x01 \x01(\x03R\n" +
-	"atUnixNano\"\x1e\n" +
+	"atUnixNano\x12&\n" +
+	"\x0fclock_offset_ns\x18\x02 \x01(\x03R\rclockOffsetNs\"2\n" +
+	"\n" +
+	"ClockProbe\x12$\n" +
+	"\x0esent_unix_nano\x18\x01 \x01(\x03R\fsentUnixNano\"\x90\x01\n" +
+	"\tClockEcho\x12/\n" +
+	"\x14probe_sent_unix_nano\x18\x01 \x01(\x03R\x11probeSentUnixNano\x12,\n" +
+	"\x12received_unix_nano\x18\x02 \x01(\x03R\x10receivedUnixNano\x12$\n" +
+	"\x0esent_unix_nano\x18\x03 \x01(\x03R\fsentUnixNano\"\b\n" +
+	"\x06Resume\"\x1e\n" +
 	"\x04Stop\x12\x16\n" +
 	"\x06reason\x18\x01 \x01(\tR\x06reason\"1\n" +
 	"\tHeartbeat\x12$\n" +
@@ -1444,7 +2145,7 @@ const file_kperf_v1_agent_proto_rawDesc = "" +
 	"\n" +
 	"prepare_ns\x18\x01 \x01(\x03R\tprepareNs\"5\n" +
 	"\aStarted\x12*\n" +
-	"\x11started_unix_nano\x18\x01 \x01(\x03R\x0fstartedUnixNano\"\x84\x04\n" +
+	"\x11started_unix_nano\x18\x01 \x01(\x03R\x0fstartedUnixNano\"\xb7\x04\n" +
 	"\bInterval\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x03R\x03seq\x12&\n" +
 	"\x0fstart_unix_nano\x18\x02 \x01(\x03R\rstartUnixNano\x12\"\n" +
@@ -1461,7 +2162,21 @@ const file_kperf_v1_agent_proto_rawDesc = "" +
 	"sent_total\x18\n" +
 	" \x01(\x03R\tsentTotal\x12)\n" +
 	"\x10generator_behind\x18\v \x01(\bR\x0fgeneratorBehind\x12\x1b\n" +
-	"\tin_flight\x18\f \x01(\x03R\binFlight\"\xfa\x01\n" +
+	"\tin_flight\x18\f \x01(\x03R\binFlight\x121\n" +
+	"\aconsume\x18\r \x01(\v2\x17.kperf.v1.ConsumeWindowR\aconsume\"\xa0\x02\n" +
+	"\rConsumeWindow\x12\x18\n" +
+	"\arecords\x18\x01 \x01(\x03R\arecords\x12\x14\n" +
+	"\x05bytes\x18\x02 \x01(\x03R\x05bytes\x12\x18\n" +
+	"\afetches\x18\x03 \x01(\x03R\afetches\x12!\n" +
+	"\frebalance_ns\x18\x04 \x01(\x03R\vrebalanceNs\x12\x10\n" +
+	"\x03lag\x18\x05 \x01(\x03R\x03lag\x12\x1e\n" +
+	"\n" +
+	"partitions\x18\x06 \x01(\x05R\n" +
+	"partitions\x124\n" +
+	"\ve2e_latency\x18\a \x01(\v2\x13.kperf.v1.HistogramR\n" +
+	"e2eLatency\x12\x1c\n" +
+	"\tunstamped\x18\b \x01(\x03R\tunstamped\x12\x1c\n" +
+	"\tconsuming\x18\t \x01(\bR\tconsuming\"\xfa\x01\n" +
 	"\bCounters\x12\x12\n" +
 	"\x04sent\x18\x01 \x01(\x03R\x04sent\x12\x14\n" +
 	"\x05acked\x18\x02 \x01(\x03R\x05acked\x12\x16\n" +
@@ -1477,12 +2192,26 @@ const file_kperf_v1_agent_proto_rawDesc = "" +
 	"\x03hdr\x18\x01 \x01(\fR\x03hdr\x12\x14\n" +
 	"\x05count\x18\x02 \x01(\x03R\x05count\x12\x15\n" +
 	"\x06sum_ns\x18\x03 \x01(\x03R\x05sumNs\x12\x15\n" +
-	"\x06max_ns\x18\x04 \x01(\x03R\x05maxNs\"\x8d\x01\n" +
+	"\x06max_ns\x18\x04 \x01(\x03R\x05maxNs\"\xc0\x01\n" +
 	"\x05Final\x12*\n" +
 	"\x06totals\x18\x01 \x01(\v2\x12.kperf.v1.CountersR\x06totals\x12\"\n" +
 	"\rend_unix_nano\x18\x02 \x01(\x03R\vendUnixNano\x12\x1c\n" +
 	"\tintervals\x18\x03 \x01(\x03R\tintervals\x12\x16\n" +
-	"\x06reason\x18\x04 \x01(\tR\x06reason2}\n" +
+	"\x06reason\x18\x04 \x01(\tR\x06reason\x121\n" +
+	"\aconsume\x18\x05 \x01(\v2\x17.kperf.v1.ConsumeTotalsR\aconsume\"\xc6\x01\n" +
+	"\rConsumeTotals\x12\x18\n" +
+	"\arecords\x18\x01 \x01(\x03R\arecords\x12\x14\n" +
+	"\x05bytes\x18\x02 \x01(\x03R\x05bytes\x121\n" +
+	"\x06ranges\x18\x03 \x03(\v2\x19.kperf.v1.PartitionRangesR\x06ranges\x12\x17\n" +
+	"\ajoin_ns\x18\x04 \x01(\x03R\x06joinNs\x12!\n" +
+	"\frebalance_ns\x18\x05 \x01(\x03R\vrebalanceNs\x12\x16\n" +
+	"\x06reason\x18\x06 \x01(\tR\x06reason\"^\n" +
+	"\x0fPartitionRanges\x12\x1c\n" +
+	"\tpartition\x18\x01 \x01(\x05R\tpartition\x12-\n" +
+	"\x06ranges\x18\x02 \x03(\v2\x15.kperf.v1.OffsetRangeR\x06ranges\"1\n" +
+	"\vOffsetRange\x12\x12\n" +
+	"\x04from\x18\x01 \x01(\x03R\x04from\x12\x0e\n" +
+	"\x02to\x18\x02 \x01(\x03R\x02to2}\n" +
 	"\fAgentService\x125\n" +
 	"\x04Info\x12\x15.kperf.v1.InfoRequest\x1a\x16.kperf.v1.InfoResponse\x126\n" +
 	"\x03Run\x12\x14.kperf.v1.RunRequest\x1a\x15.kperf.v1.RunResponse(\x010\x01B3Z1github.com/kperf/kperf/api/proto/kperf/v1;kperfv1b\x06proto3"
@@ -1499,57 +2228,76 @@ func file_kperf_v1_agent_proto_rawDescGZIP() []byte {
 	return file_kperf_v1_agent_proto_rawDescData
 }
 
-var file_kperf_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
+var file_kperf_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
 var file_kperf_v1_agent_proto_goTypes = []any{
-	(*InfoRequest)(nil),      // 0: kperf.v1.InfoRequest
-	(*InfoResponse)(nil),     // 1: kperf.v1.InfoResponse
-	(*AgentLimits)(nil),      // 2: kperf.v1.AgentLimits
-	(*RunRequest)(nil),       // 3: kperf.v1.RunRequest
-	(*RunResponse)(nil),      // 4: kperf.v1.RunResponse
-	(*Prepare)(nil),          // 5: kperf.v1.Prepare
-	(*Assignment)(nil),       // 6: kperf.v1.Assignment
-	(*WorkerAssignment)(nil), // 7: kperf.v1.WorkerAssignment
-	(*Start)(nil),            // 8: kperf.v1.Start
-	(*Stop)(nil),             // 9: kperf.v1.Stop
-	(*Heartbeat)(nil),        // 10: kperf.v1.Heartbeat
-	(*Ready)(nil),            // 11: kperf.v1.Ready
-	(*Started)(nil),          // 12: kperf.v1.Started
-	(*Interval)(nil),         // 13: kperf.v1.Interval
-	(*Counters)(nil),         // 14: kperf.v1.Counters
-	(*Histogram)(nil),        // 15: kperf.v1.Histogram
-	(*Final)(nil),            // 16: kperf.v1.Final
-	nil,                      // 17: kperf.v1.Assignment.ProducerPropsEntry
-	nil,                      // 18: kperf.v1.Counters.ErrorsEntry
+	(*InfoRequest)(nil),        // 0: kperf.v1.InfoRequest
+	(*InfoResponse)(nil),       // 1: kperf.v1.InfoResponse
+	(*AgentLimits)(nil),        // 2: kperf.v1.AgentLimits
+	(*RunRequest)(nil),         // 3: kperf.v1.RunRequest
+	(*RunResponse)(nil),        // 4: kperf.v1.RunResponse
+	(*Prepare)(nil),            // 5: kperf.v1.Prepare
+	(*Assignment)(nil),         // 6: kperf.v1.Assignment
+	(*ConsumerAssignment)(nil), // 7: kperf.v1.ConsumerAssignment
+	(*WorkerAssignment)(nil),   // 8: kperf.v1.WorkerAssignment
+	(*Start)(nil),              // 9: kperf.v1.Start
+	(*ClockProbe)(nil),         // 10: kperf.v1.ClockProbe
+	(*ClockEcho)(nil),          // 11: kperf.v1.ClockEcho
+	(*Resume)(nil),             // 12: kperf.v1.Resume
+	(*Stop)(nil),               // 13: kperf.v1.Stop
+	(*Heartbeat)(nil),          // 14: kperf.v1.Heartbeat
+	(*Ready)(nil),              // 15: kperf.v1.Ready
+	(*Started)(nil),            // 16: kperf.v1.Started
+	(*Interval)(nil),           // 17: kperf.v1.Interval
+	(*ConsumeWindow)(nil),      // 18: kperf.v1.ConsumeWindow
+	(*Counters)(nil),           // 19: kperf.v1.Counters
+	(*Histogram)(nil),          // 20: kperf.v1.Histogram
+	(*Final)(nil),              // 21: kperf.v1.Final
+	(*ConsumeTotals)(nil),      // 22: kperf.v1.ConsumeTotals
+	(*PartitionRanges)(nil),    // 23: kperf.v1.PartitionRanges
+	(*OffsetRange)(nil),        // 24: kperf.v1.OffsetRange
+	nil,                        // 25: kperf.v1.Assignment.ProducerPropsEntry
+	nil,                        // 26: kperf.v1.ConsumerAssignment.ConsumerPropsEntry
+	nil,                        // 27: kperf.v1.Counters.ErrorsEntry
 }
 var file_kperf_v1_agent_proto_depIdxs = []int32{
 	2,  // 0: kperf.v1.InfoResponse.limits:type_name -> kperf.v1.AgentLimits
 	5,  // 1: kperf.v1.RunRequest.prepare:type_name -> kperf.v1.Prepare
-	8,  // 2: kperf.v1.RunRequest.start:type_name -> kperf.v1.Start
-	9,  // 3: kperf.v1.RunRequest.stop:type_name -> kperf.v1.Stop
-	10, // 4: kperf.v1.RunRequest.heartbeat:type_name -> kperf.v1.Heartbeat
-	11, // 5: kperf.v1.RunResponse.ready:type_name -> kperf.v1.Ready
-	12, // 6: kperf.v1.RunResponse.started:type_name -> kperf.v1.Started
-	13, // 7: kperf.v1.RunResponse.interval:type_name -> kperf.v1.Interval
-	16, // 8: kperf.v1.RunResponse.final:type_name -> kperf.v1.Final
-	6,  // 9: kperf.v1.Prepare.assignment:type_name -> kperf.v1.Assignment
-	7,  // 10: kperf.v1.Assignment.workers:type_name -> kperf.v1.WorkerAssignment
-	17, // 11: kperf.v1.Assignment.producer_props:type_name -> kperf.v1.Assignment.ProducerPropsEntry
-	14, // 12: kperf.v1.Interval.counters:type_name -> kperf.v1.Counters
-	15, // 13: kperf.v1.Interval.ack_latency:type_name -> kperf.v1.Histogram
-	15, // 14: kperf.v1.Interval.service_time:type_name -> kperf.v1.Histogram
-	15, // 15: kperf.v1.Interval.send_delay:type_name -> kperf.v1.Histogram
-	15, // 16: kperf.v1.Interval.error_latency:type_name -> kperf.v1.Histogram
-	18, // 17: kperf.v1.Counters.errors:type_name -> kperf.v1.Counters.ErrorsEntry
-	14, // 18: kperf.v1.Final.totals:type_name -> kperf.v1.Counters
-	0,  // 19: kperf.v1.AgentService.Info:input_type -> kperf.v1.InfoRequest
-	3,  // 20: kperf.v1.AgentService.Run:input_type -> kperf.v1.RunRequest
-	1,  // 21: kperf.v1.AgentService.Info:output_type -> kperf.v1.InfoResponse
-	4,  // 22: kperf.v1.AgentService.Run:output_type -> kperf.v1.RunResponse
-	21, // [21:23] is the sub-list for method output_type
-	19, // [19:21] is the sub-list for method input_type
-	19, // [19:19] is the sub-list for extension type_name
-	19, // [19:19] is the sub-list for extension extendee
-	0,  // [0:19] is the sub-list for field type_name
+	9,  // 2: kperf.v1.RunRequest.start:type_name -> kperf.v1.Start
+	13, // 3: kperf.v1.RunRequest.stop:type_name -> kperf.v1.Stop
+	14, // 4: kperf.v1.RunRequest.heartbeat:type_name -> kperf.v1.Heartbeat
+	10, // 5: kperf.v1.RunRequest.clock_probe:type_name -> kperf.v1.ClockProbe
+	12, // 6: kperf.v1.RunRequest.resume:type_name -> kperf.v1.Resume
+	15, // 7: kperf.v1.RunResponse.ready:type_name -> kperf.v1.Ready
+	16, // 8: kperf.v1.RunResponse.started:type_name -> kperf.v1.Started
+	17, // 9: kperf.v1.RunResponse.interval:type_name -> kperf.v1.Interval
+	21, // 10: kperf.v1.RunResponse.final:type_name -> kperf.v1.Final
+	11, // 11: kperf.v1.RunResponse.clock_echo:type_name -> kperf.v1.ClockEcho
+	6,  // 12: kperf.v1.Prepare.assignment:type_name -> kperf.v1.Assignment
+	8,  // 13: kperf.v1.Assignment.workers:type_name -> kperf.v1.WorkerAssignment
+	25, // 14: kperf.v1.Assignment.producer_props:type_name -> kperf.v1.Assignment.ProducerPropsEntry
+	7,  // 15: kperf.v1.Assignment.consumer:type_name -> kperf.v1.ConsumerAssignment
+	26, // 16: kperf.v1.ConsumerAssignment.consumer_props:type_name -> kperf.v1.ConsumerAssignment.ConsumerPropsEntry
+	19, // 17: kperf.v1.Interval.counters:type_name -> kperf.v1.Counters
+	20, // 18: kperf.v1.Interval.ack_latency:type_name -> kperf.v1.Histogram
+	20, // 19: kperf.v1.Interval.service_time:type_name -> kperf.v1.Histogram
+	20, // 20: kperf.v1.Interval.send_delay:type_name -> kperf.v1.Histogram
+	20, // 21: kperf.v1.Interval.error_latency:type_name -> kperf.v1.Histogram
+	18, // 22: kperf.v1.Interval.consume:type_name -> kperf.v1.ConsumeWindow
+	20, // 23: kperf.v1.ConsumeWindow.e2e_latency:type_name -> kperf.v1.Histogram
+	27, // 24: kperf.v1.Counters.errors:type_name -> kperf.v1.Counters.ErrorsEntry
+	19, // 25: kperf.v1.Final.totals:type_name -> kperf.v1.Counters
+	22, // 26: kperf.v1.Final.consume:type_name -> kperf.v1.ConsumeTotals
+	23, // 27: kperf.v1.ConsumeTotals.ranges:type_name -> kperf.v1.PartitionRanges
+	24, // 28: kperf.v1.PartitionRanges.ranges:type_name -> kperf.v1.OffsetRange
+	0,  // 29: kperf.v1.AgentService.Info:input_type -> kperf.v1.InfoRequest
+	3,  // 30: kperf.v1.AgentService.Run:input_type -> kperf.v1.RunRequest
+	1,  // 31: kperf.v1.AgentService.Info:output_type -> kperf.v1.InfoResponse
+	4,  // 32: kperf.v1.AgentService.Run:output_type -> kperf.v1.RunResponse
+	31, // [31:33] is the sub-list for method output_type
+	29, // [29:31] is the sub-list for method input_type
+	29, // [29:29] is the sub-list for extension type_name
+	29, // [29:29] is the sub-list for extension extendee
+	0,  // [0:29] is the sub-list for field type_name
 }
 
 func init() { file_kperf_v1_agent_proto_init() }
@@ -1562,12 +2310,15 @@ func file_kperf_v1_agent_proto_init() {
 		(*RunRequest_Start)(nil),
 		(*RunRequest_Stop)(nil),
 		(*RunRequest_Heartbeat)(nil),
+		(*RunRequest_ClockProbe)(nil),
+		(*RunRequest_Resume)(nil),
 	}
 	file_kperf_v1_agent_proto_msgTypes[4].OneofWrappers = []any{
 		(*RunResponse_Ready)(nil),
 		(*RunResponse_Started)(nil),
 		(*RunResponse_Interval)(nil),
 		(*RunResponse_Final)(nil),
+		(*RunResponse_ClockEcho)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -1575,7 +2326,7 @@ func file_kperf_v1_agent_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_kperf_v1_agent_proto_rawDesc), len(file_kperf_v1_agent_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   19,
+			NumMessages:   28,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

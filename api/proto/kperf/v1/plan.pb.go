@@ -88,7 +88,10 @@ type TestPlan struct {
 	LeaseTimeout string `protobuf:"bytes,20,opt,name=lease_timeout,json=leaseTimeout,proto3" json:"lease_timeout,omitempty"`
 	// Runs the plan once per combination of axis values instead of once (see
 	// Sweep). Unset: a single run.
-	Sweep         *Sweep `protobuf:"bytes,21,opt,name=sweep,proto3" json:"sweep,omitempty"`
+	Sweep *Sweep `protobuf:"bytes,21,opt,name=sweep,proto3" json:"sweep,omitempty"`
+	// Consumers reading the topic while the producers write it (see
+	// ConsumerPlan). Unset: produce only.
+	Consumer      *ConsumerPlan `protobuf:"bytes,22,opt,name=consumer,proto3" json:"consumer,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -270,6 +273,182 @@ func (x *TestPlan) GetSweep() *Sweep {
 	return nil
 }
 
+func (x *TestPlan) GetConsumer() *ConsumerPlan {
+	if x != nil {
+		return x.Consumer
+	}
+	return nil
+}
+
+// ConsumerPlan is the consume side of a test: consumer workers on every
+// agent, all in one consumer group, reading the plan's topic. Flags are
+// --consumer-<key> (--consumer-props for consumer_props).
+type ConsumerPlan struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Consumer workers per agent; each has its own Kafka client and joins the
+	// group. 0 runs no consumers. Default 1 when the section is given.
+	Workers *int32 `protobuf:"varint,1,opt,name=workers,proto3,oneof" json:"workers,omitempty"`
+	// Consumer group id, the same on every agent. Default "kperf-" + the run
+	// id (a new group per run).
+	GroupId string `protobuf:"bytes,2,opt,name=group_id,json=groupId,proto3" json:"group_id,omitempty"`
+	// fetch.min.bytes: the least data a fetch waits for. Default 1.
+	FetchMinBytes *int32 `protobuf:"varint,3,opt,name=fetch_min_bytes,json=fetchMinBytes,proto3,oneof" json:"fetch_min_bytes,omitempty"`
+	// fetch.max.bytes: the most data one fetch returns. Default 52428800.
+	FetchMaxBytes *int32 `protobuf:"varint,4,opt,name=fetch_max_bytes,json=fetchMaxBytes,proto3,oneof" json:"fetch_max_bytes,omitempty"`
+	// fetch.max.wait.ms as a Go duration: the longest a fetch waits for
+	// fetch_min_bytes. Default "500ms".
+	MaxWait string `protobuf:"bytes,5,opt,name=max_wait,json=maxWait,proto3" json:"max_wait,omitempty"`
+	// max.poll.records: the most records one poll hands over. Default 500.
+	MaxPollRecords *int32 `protobuf:"varint,6,opt,name=max_poll_records,json=maxPollRecords,proto3,oneof" json:"max_poll_records,omitempty"`
+	// Where a group without committed offsets starts: "latest" (default:
+	// the records produced during the run) or "earliest" (auto.offset.reset).
+	From string `protobuf:"bytes,7,opt,name=from,proto3" json:"from,omitempty"`
+	// Kafka consumer properties by their Java client names
+	// (max.partition.fetch.bytes, session.timeout.ms, client.id, ...); the
+	// keys above win over the same properties here.
+	ConsumerProps map[string]string `protobuf:"bytes,8,rep,name=consumer_props,json=consumerProps,proto3" json:"consumer_props,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// Go duration the consumers wait after the start before consuming (they
+	// join the group before the start). Default "" (consume at once).
+	StartDelay string `protobuf:"bytes,9,opt,name=start_delay,json=startDelay,proto3" json:"start_delay,omitempty"`
+	// Records to consume over all agents; the consumers stop at this count.
+	// 0 (default): until the producers are done and no record arrived for
+	// idle_timeout.
+	NumRecords *int64 `protobuf:"varint,10,opt,name=num_records,json=numRecords,proto3,oneof" json:"num_records,omitempty"`
+	// Go duration without records after which a consumer stops, once its
+	// agent's producers are done (or at once without producers). Default
+	// "3s".
+	IdleTimeout string `protobuf:"bytes,11,opt,name=idle_timeout,json=idleTimeout,proto3" json:"idle_timeout,omitempty"`
+	// Backlog test: the consumers wait until the producers have built a
+	// backlog of this many records, then drain it while the producers go on.
+	// 0 (default): no backlog phase.
+	BacklogRecords *int64 `protobuf:"varint,12,opt,name=backlog_records,json=backlogRecords,proto3,oneof" json:"backlog_records,omitempty"`
+	// Backlog test by size: a backlog of this many value bytes.
+	BacklogBytes  *int64 `protobuf:"varint,13,opt,name=backlog_bytes,json=backlogBytes,proto3,oneof" json:"backlog_bytes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ConsumerPlan) Reset() {
+	*x = ConsumerPlan{}
+	mi := &file_kperf_v1_plan_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ConsumerPlan) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ConsumerPlan) ProtoMessage() {}
+
+func (x *ConsumerPlan) ProtoReflect() protoreflect.Message {
+	mi := &file_kperf_v1_plan_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ConsumerPlan.ProtoReflect.Descriptor instead.
+func (*ConsumerPlan) Descriptor() ([]byte, []int) {
+	return file_kperf_v1_plan_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *ConsumerPlan) GetWorkers() int32 {
+	if x != nil && x.Workers != nil {
+		return *x.Workers
+	}
+	return 0
+}
+
+func (x *ConsumerPlan) GetGroupId() string {
+	if x != nil {
+		return x.GroupId
+	}
+	return ""
+}
+
+func (x *ConsumerPlan) GetFetchMinBytes() int32 {
+	if x != nil && x.FetchMinBytes != nil {
+		return *x.FetchMinBytes
+	}
+	return 0
+}
+
+func (x *ConsumerPlan) GetFetchMaxBytes() int32 {
+	if x != nil && x.FetchMaxBytes != nil {
+		return *x.FetchMaxBytes
+	}
+	return 0
+}
+
+func (x *ConsumerPlan) GetMaxWait() string {
+	if x != nil {
+		return x.MaxWait
+	}
+	return ""
+}
+
+func (x *ConsumerPlan) GetMaxPollRecords() int32 {
+	if x != nil && x.MaxPollRecords != nil {
+		return *x.MaxPollRecords
+	}
+	return 0
+}
+
+func (x *ConsumerPlan) GetFrom() string {
+	if x != nil {
+		return x.From
+	}
+	return ""
+}
+
+func (x *ConsumerPlan) GetConsumerProps() map[string]string {
+	if x != nil {
+		return x.ConsumerProps
+	}
+	return nil
+}
+
+func (x *ConsumerPlan) GetStartDelay() string {
+	if x != nil {
+		return x.StartDelay
+	}
+	return ""
+}
+
+func (x *ConsumerPlan) GetNumRecords() int64 {
+	if x != nil && x.NumRecords != nil {
+		return *x.NumRecords
+	}
+	return 0
+}
+
+func (x *ConsumerPlan) GetIdleTimeout() string {
+	if x != nil {
+		return x.IdleTimeout
+	}
+	return ""
+}
+
+func (x *ConsumerPlan) GetBacklogRecords() int64 {
+	if x != nil && x.BacklogRecords != nil {
+		return *x.BacklogRecords
+	}
+	return 0
+}
+
+func (x *ConsumerPlan) GetBacklogBytes() int64 {
+	if x != nil && x.BacklogBytes != nil {
+		return *x.BacklogBytes
+	}
+	return 0
+}
+
 // Sweep runs a plan repeatedly, once per step: the cartesian product of the
 // axes' values, in axis order (the last axis varies fastest). Each step is
 // the plan with that step's values applied and gets its own results folder;
@@ -291,7 +470,7 @@ type Sweep struct {
 
 func (x *Sweep) Reset() {
 	*x = Sweep{}
-	mi := &file_kperf_v1_plan_proto_msgTypes[1]
+	mi := &file_kperf_v1_plan_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -303,7 +482,7 @@ func (x *Sweep) String() string {
 func (*Sweep) ProtoMessage() {}
 
 func (x *Sweep) ProtoReflect() protoreflect.Message {
-	mi := &file_kperf_v1_plan_proto_msgTypes[1]
+	mi := &file_kperf_v1_plan_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -316,7 +495,7 @@ func (x *Sweep) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Sweep.ProtoReflect.Descriptor instead.
 func (*Sweep) Descriptor() ([]byte, []int) {
-	return file_kperf_v1_plan_proto_rawDescGZIP(), []int{1}
+	return file_kperf_v1_plan_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *Sweep) GetAxes() []*SweepAxis {
@@ -357,7 +536,7 @@ type SweepAxis struct {
 
 func (x *SweepAxis) Reset() {
 	*x = SweepAxis{}
-	mi := &file_kperf_v1_plan_proto_msgTypes[2]
+	mi := &file_kperf_v1_plan_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -369,7 +548,7 @@ func (x *SweepAxis) String() string {
 func (*SweepAxis) ProtoMessage() {}
 
 func (x *SweepAxis) ProtoReflect() protoreflect.Message {
-	mi := &file_kperf_v1_plan_proto_msgTypes[2]
+	mi := &file_kperf_v1_plan_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -382,7 +561,7 @@ func (x *SweepAxis) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SweepAxis.ProtoReflect.Descriptor instead.
 func (*SweepAxis) Descriptor() ([]byte, []int) {
-	return file_kperf_v1_plan_proto_rawDescGZIP(), []int{2}
+	return file_kperf_v1_plan_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *SweepAxis) GetKey() string {
@@ -403,7 +582,7 @@ var File_kperf_v1_plan_proto protoreflect.FileDescriptor
 
 const file_kperf_v1_plan_proto_rawDesc = "" +
 	"\n" +
-	"\x13kperf/v1/plan.proto\x12\bkperf.v1\"\xe4\b\n" +
+	"\x13kperf/v1/plan.proto\x12\bkperf.v1\"\x98\t\n" +
 	"\bTestPlan\x12\x14\n" +
 	"\x05topic\x18\x01 \x01(\tR\x05topic\x12$\n" +
 	"\vnum_records\x18\x02 \x01(\x03H\x00R\n" +
@@ -433,7 +612,8 @@ const file_kperf_v1_plan_proto_rawDesc = "" +
 	"\x06jitter\x18\x12 \x01(\x01H\bR\x06jitter\x88\x01\x01\x12\x17\n" +
 	"\x04seed\x18\x13 \x01(\x03H\tR\x04seed\x88\x01\x01\x12#\n" +
 	"\rlease_timeout\x18\x14 \x01(\tR\fleaseTimeout\x12%\n" +
-	"\x05sweep\x18\x15 \x01(\v2\x0f.kperf.v1.SweepR\x05sweep\x1a@\n" +
+	"\x05sweep\x18\x15 \x01(\v2\x0f.kperf.v1.SweepR\x05sweep\x122\n" +
+	"\bconsumer\x18\x16 \x01(\v2\x16.kperf.v1.ConsumerPlanR\bconsumer\x1a@\n" +
 	"\x12ProducerPropsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a?\n" +
@@ -450,7 +630,35 @@ const file_kperf_v1_plan_proto_rawDesc = "" +
 	"\b_workersB\x0e\n" +
 	"\f_agent_countB\t\n" +
 	"\a_jitterB\a\n" +
-	"\x05_seed\"d\n" +
+	"\x05_seed\"\xd5\x05\n" +
+	"\fConsumerPlan\x12\x1d\n" +
+	"\aworkers\x18\x01 \x01(\x05H\x00R\aworkers\x88\x01\x01\x12\x19\n" +
+	"\bgroup_id\x18\x02 \x01(\tR\agroupId\x12+\n" +
+	"\x0ffetch_min_bytes\x18\x03 \x01(\x05H\x01R\rfetchMinBytes\x88\x01\x01\x12+\n" +
+	"\x0ffetch_max_bytes\x18\x04 \x01(\x05H\x02R\rfetchMaxBytes\x88\x01\x01\x12\x19\n" +
+	"\bmax_wait\x18\x05 \x01(\tR\amaxWait\x12-\n" +
+	"\x10max_poll_records\x18\x06 \x01(\x05H\x03R\x0emaxPollRecords\x88\x01\x01\x12\x12\n" +
+	"\x04from\x18\a \x01(\tR\x04from\x12P\n" +
+	"\x0econsumer_props\x18\b \x03(\v2).kperf.v1.ConsumerPlan.ConsumerPropsEntryR\rconsumerProps\x12\x1f\n" +
+	"\vstart_delay\x18\t \x01(\tR\n" +
+	"startDelay\x12$\n" +
+	"\vnum_records\x18\n" +
+	" \x01(\x03H\x04R\n" +
+	"numRecords\x88\x01\x01\x12!\n" +
+	"\fidle_timeout\x18\v \x01(\tR\vidleTimeout\x12,\n" +
+	"\x0fbacklog_records\x18\f \x01(\x03H\x05R\x0ebacklogRecords\x88\x01\x01\x12(\n" +
+	"\rbacklog_bytes\x18\r \x01(\x03H\x06R\fbacklogBytes\x88\x01\x01\x1a@\n" +
+	"\x12ConsumerPropsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B\n" +
+	"\n" +
+	"\b_workersB\x12\n" +
+	"\x10_fetch_min_bytesB\x12\n" +
+	"\x10_fetch_max_bytesB\x13\n" +
+	"\x11_max_poll_recordsB\x0e\n" +
+	"\f_num_recordsB\x12\n" +
+	"\x10_backlog_recordsB\x10\n" +
+	"\x0e_backlog_bytes\"d\n" +
 	"\x05Sweep\x12'\n" +
 	"\x04axes\x18\x01 \x03(\v2\x13.kperf.v1.SweepAxisR\x04axes\x12\x16\n" +
 	"\x06warmup\x18\x02 \x01(\tR\x06warmup\x12\x1a\n" +
@@ -471,24 +679,28 @@ func file_kperf_v1_plan_proto_rawDescGZIP() []byte {
 	return file_kperf_v1_plan_proto_rawDescData
 }
 
-var file_kperf_v1_plan_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
+var file_kperf_v1_plan_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
 var file_kperf_v1_plan_proto_goTypes = []any{
-	(*TestPlan)(nil),  // 0: kperf.v1.TestPlan
-	(*Sweep)(nil),     // 1: kperf.v1.Sweep
-	(*SweepAxis)(nil), // 2: kperf.v1.SweepAxis
-	nil,               // 3: kperf.v1.TestPlan.ProducerPropsEntry
-	nil,               // 4: kperf.v1.TestPlan.TopicConfigsEntry
+	(*TestPlan)(nil),     // 0: kperf.v1.TestPlan
+	(*ConsumerPlan)(nil), // 1: kperf.v1.ConsumerPlan
+	(*Sweep)(nil),        // 2: kperf.v1.Sweep
+	(*SweepAxis)(nil),    // 3: kperf.v1.SweepAxis
+	nil,                  // 4: kperf.v1.TestPlan.ProducerPropsEntry
+	nil,                  // 5: kperf.v1.TestPlan.TopicConfigsEntry
+	nil,                  // 6: kperf.v1.ConsumerPlan.ConsumerPropsEntry
 }
 var file_kperf_v1_plan_proto_depIdxs = []int32{
-	3, // 0: kperf.v1.TestPlan.producer_props:type_name -> kperf.v1.TestPlan.ProducerPropsEntry
-	4, // 1: kperf.v1.TestPlan.topic_configs:type_name -> kperf.v1.TestPlan.TopicConfigsEntry
-	1, // 2: kperf.v1.TestPlan.sweep:type_name -> kperf.v1.Sweep
-	2, // 3: kperf.v1.Sweep.axes:type_name -> kperf.v1.SweepAxis
-	4, // [4:4] is the sub-list for method output_type
-	4, // [4:4] is the sub-list for method input_type
-	4, // [4:4] is the sub-list for extension type_name
-	4, // [4:4] is the sub-list for extension extendee
-	0, // [0:4] is the sub-list for field type_name
+	4, // 0: kperf.v1.TestPlan.producer_props:type_name -> kperf.v1.TestPlan.ProducerPropsEntry
+	5, // 1: kperf.v1.TestPlan.topic_configs:type_name -> kperf.v1.TestPlan.TopicConfigsEntry
+	2, // 2: kperf.v1.TestPlan.sweep:type_name -> kperf.v1.Sweep
+	1, // 3: kperf.v1.TestPlan.consumer:type_name -> kperf.v1.ConsumerPlan
+	6, // 4: kperf.v1.ConsumerPlan.consumer_props:type_name -> kperf.v1.ConsumerPlan.ConsumerPropsEntry
+	3, // 5: kperf.v1.Sweep.axes:type_name -> kperf.v1.SweepAxis
+	6, // [6:6] is the sub-list for method output_type
+	6, // [6:6] is the sub-list for method input_type
+	6, // [6:6] is the sub-list for extension type_name
+	6, // [6:6] is the sub-list for extension extendee
+	0, // [0:6] is the sub-list for field type_name
 }
 
 func init() { file_kperf_v1_plan_proto_init() }
@@ -497,13 +709,14 @@ func file_kperf_v1_plan_proto_init() {
 		return
 	}
 	file_kperf_v1_plan_proto_msgTypes[0].OneofWrappers = []any{}
+	file_kperf_v1_plan_proto_msgTypes[1].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_kperf_v1_plan_proto_rawDesc), len(file_kperf_v1_plan_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   5,
+			NumMessages:   7,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
