@@ -29,6 +29,13 @@ type runner struct {
 	// stallLimit is how long records may stay in flight without any
 	// completing before the agent gives up on the run.
 	stallLimit time.Duration
+	// cons are the agent's consumers; nil without.
+	cons *consumers
+	// clockOffset is this agent's clock minus the controller's (from
+	// Start); resume closes when the controller lets consumers drain a
+	// backlog. Both are set before run.
+	clockOffset int64
+	resume      <-chan struct{}
 }
 
 // prepare connects one client per worker and builds payloads. On error
@@ -71,6 +78,7 @@ func prepare(ctx context.Context, a *kperfv1.Assignment, settings props.Producer
 				Seed:      a.GetSeed() + int64(a.GetAgentIndex())*1000 + int64(i),
 				Clock:     r.clock,
 				Completer: w,
+				Stamp:     a.GetStampRecords(),
 			})
 		case "franz":
 			c, err = producer.NewFranz(producer.FranzOptions{
@@ -80,6 +88,7 @@ func prepare(ctx context.Context, a *kperfv1.Assignment, settings props.Producer
 				Payloads:  payloads,
 				Clock:     r.clock,
 				Completer: w,
+				Stamp:     a.GetStampRecords(),
 			})
 		default:
 			err = fmt.Errorf("driver %q not supported", a.GetDriver())
@@ -94,6 +103,11 @@ func prepare(ctx context.Context, a *kperfv1.Assignment, settings props.Producer
 		if p := s.Period(); p > 0 {
 			r.minTick = min(r.minTick, p)
 		}
+	}
+	var err error
+	if r.cons, err = prepareConsumers(ctx, a, r.clock, log); err != nil {
+		r.close()
+		return nil, err
 	}
 	log.Debug("workers ready", "outstanding_per_worker", outstanding, "payloads", len(payloads))
 	return r, nil
@@ -113,6 +127,7 @@ func slicesMax(s []int32) int32 {
 // close releases the clients of a runner that never started; a started
 // runner's workers close their own clients.
 func (r *runner) close() {
+	defer r.cons.close()
 	if r.started {
 		r.wg.Wait()
 		return
@@ -163,7 +178,10 @@ func (r *runner) run(ctx context.Context, stream kperfv1.AgentService_RunServer,
 
 	r.started = true
 	done := make(chan struct{})
+	producersDone := make(chan struct{})
+	r.cons.start(ctx, start, r.clockOffset, producersDone, stopped, r.resume)
 	for i, w := range r.workers {
+		w.SetClockOffset(r.clockOffset)
 		r.wg.Add(1)
 		go func() {
 			defer r.wg.Done()
@@ -173,7 +191,7 @@ func (r *runner) run(ctx context.Context, stream kperfv1.AgentService_RunServer,
 			}
 		}()
 	}
-	go func() { r.wg.Wait(); close(done) }()
+	go func() { r.wg.Wait(); close(producersDone); r.cons.wait(); close(done) }()
 	defer r.wg.Wait()
 
 	// Wait for the start, then say when it was.
@@ -257,6 +275,7 @@ func (r *runner) run(ctx context.Context, stream kperfv1.AgentService_RunServer,
 		EndUnixNano: r.clock.Wall(r.clock.Now()),
 		Intervals:   seq,
 		Reason:      reason,
+		Consume:     r.cons.totals(),
 	}}})
 }
 
@@ -311,5 +330,6 @@ func (r *runner) intervalMsg(seq, start, winEnd int64, w, totals *producer.Stats
 		SentTotal:       sent,
 		GeneratorBehind: behind,
 		InFlight:        sent - totals.Acked - totals.Failed,
+		Consume:         r.cons.drain(start+seq*r.interval, winEnd),
 	}
 }

@@ -139,17 +139,27 @@ func (s *Server) Run(stream kperfv1.AgentService_RunServer) error {
 	// From here one goroutine reads the controller (the lease) and this one
 	// runs the test and does all the sending.
 	lease := time.Duration(a.GetLeaseTimeoutNs())
-	starts := make(chan int64, 1)
+	starts := make(chan *kperfv1.Start, 1)
 	stopped := make(chan struct{})
-	go readController(stream, lease, starts, stopped, cancel)
+	probes := make(chan clockProbe, 16)
+	resume := make(chan struct{})
+	r.resume = resume
+	go readController(stream, lease, controlChans{starts: starts, stopped: stopped, probes: probes, resume: resume}, cancel)
 
-	var at int64
-	select {
-	case at = <-starts:
-	case <-ctx.Done():
-		return status.Errorf(codes.Canceled, "run ended before start: %v", context.Cause(ctx))
+	var st *kperfv1.Start
+	for st == nil {
+		select {
+		case st = <-starts:
+		case p := <-probes:
+			if err := stream.Send(p.echo()); err != nil {
+				return err
+			}
+		case <-ctx.Done():
+			return status.Errorf(codes.Canceled, "run ended before start: %v", context.Cause(ctx))
+		}
 	}
-	return r.run(ctx, stream, at, stopped, log)
+	r.clockOffset = st.GetClockOffsetNs()
+	return r.run(ctx, stream, st.GetAtUnixNano(), stopped, log)
 }
 
 // check applies the agent's limits to an assignment.
@@ -161,7 +171,7 @@ func (s *Server) check(a *kperfv1.Assignment) error {
 		return errors.New("assignment has no topic")
 	case len(a.GetBootstrapServers()) == 0:
 		return errors.New("assignment has no bootstrap servers")
-	case len(a.GetWorkers()) == 0:
+	case len(a.GetWorkers()) == 0 && a.GetConsumer().GetWorkers() <= 0:
 		return errors.New("assignment has no workers")
 	case len(a.GetWorkers()) > s.limits.MaxWorkers:
 		return fmt.Errorf("assignment asks for %d workers, agent limit is %d", len(a.GetWorkers()), s.limits.MaxWorkers)
@@ -171,6 +181,9 @@ func (s *Server) check(a *kperfv1.Assignment) error {
 		return fmt.Errorf("interval %v too short", time.Duration(a.GetIntervalNs()))
 	case a.GetDriver() != "" && !slices.Contains(drivers, a.GetDriver()):
 		return fmt.Errorf("driver %q not supported (agent has %v)", a.GetDriver(), drivers)
+	}
+	if err := checkConsumer(a, s.limits); err != nil {
+		return err
 	}
 	for i, w := range a.GetWorkers() {
 		if w.GetNumRecords() <= 0 && a.GetDurationNs() <= 0 {
@@ -199,10 +212,19 @@ func recvWithin(stream kperfv1.AgentService_RunServer, d time.Duration) (*kperfv
 	}
 }
 
+// controlChans carry the controller's messages from readController: Start,
+// Stop (closes stopped), clock probes, and Resume (closes resume).
+type controlChans struct {
+	starts  chan<- *kperfv1.Start
+	stopped chan<- struct{}
+	probes  chan<- clockProbe
+	resume  chan<- struct{}
+}
+
 // readController reads the controller's messages until the stream ends.
 // Every message renews the lease; when the lease expires or the stream
-// breaks, the run is cancelled. Stop closes stopped.
-func readController(stream kperfv1.AgentService_RunServer, lease time.Duration, starts chan<- int64, stopped chan<- struct{}, cancel context.CancelCauseFunc) {
+// breaks, the run is cancelled.
+func readController(stream kperfv1.AgentService_RunServer, lease time.Duration, ch controlChans, cancel context.CancelCauseFunc) {
 	msgs := make(chan *kperfv1.RunRequest)
 	errc := make(chan error, 1)
 	go func() {
@@ -221,7 +243,7 @@ func readController(stream kperfv1.AgentService_RunServer, lease time.Duration, 
 	}()
 	timer := time.NewTimer(lease)
 	defer timer.Stop()
-	var stopOnce sync.Once
+	var stopOnce, resumeOnce sync.Once
 	for {
 		select {
 		case m := <-msgs:
@@ -229,11 +251,18 @@ func readController(stream kperfv1.AgentService_RunServer, lease time.Duration, 
 			switch {
 			case m.GetStart() != nil:
 				select {
-				case starts <- m.GetStart().GetAtUnixNano():
+				case ch.starts <- m.GetStart():
 				default:
 				}
 			case m.GetStop() != nil:
-				stopOnce.Do(func() { close(stopped) })
+				stopOnce.Do(func() { close(ch.stopped) })
+			case m.GetClockProbe() != nil:
+				select {
+				case ch.probes <- clockProbe{sent: m.GetClockProbe().GetSentUnixNano(), received: time.Now().UnixNano()}:
+				default: // probes come one at a time; a flood is dropped
+				}
+			case m.GetResume() != nil:
+				resumeOnce.Do(func() { close(ch.resume) })
 			}
 		case err := <-errc:
 			if errors.Is(err, io.EOF) {
