@@ -4,8 +4,8 @@ import (
 	"sync"
 	"sync/atomic"
 
-	kperfv1 "github.com/kperf/kperf/api/proto/kperf/v1"
 	"github.com/kperf/kperf/agent/producer"
+	kperfv1 "github.com/kperf/kperf/api/proto/kperf/v1"
 	"github.com/kperf/kperf/internal/hist"
 )
 
