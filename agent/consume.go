@@ -126,6 +126,7 @@ func (c *consumers) start(ctx context.Context, start, clockOffset int64, produce
 	}
 	for _, w := range c.workers {
 		w.SetClockOffset(clockOffset)
+		w.Begin(start)
 	}
 	openAt := start + c.a.GetStartDelayNs()
 	idle := c.a.GetIdleTimeoutNs()

@@ -57,6 +57,9 @@ type PlanFlags struct {
 type planValue struct {
 	fd   protoreflect.FieldDescriptor
 	vals []string
+	// section is the plan section (a message field) fd belongs to; nil
+	// for top-level keys.
+	section protoreflect.FieldDescriptor
 }
 
 // sweepFlag collects --sweep KEY=V1,V2,... axes, one per flag.
@@ -120,6 +123,10 @@ func BindPlanFlags(fs *flag.FlagSet) *PlanFlags {
 			fs.StringVar(&pf.cooldown, flagSweepCooldown, "", "pause this long after each sweep step")
 			continue
 		}
+		if fd.Kind() == protoreflect.MessageKind && !fd.IsMap() {
+			pf.bindSectionFlags(fd)
+			continue
+		}
 		v := &planValue{fd: fd}
 		pf.values[name] = v
 		fs.Var(v, name, planUsage[string(fd.Name())])
@@ -164,7 +171,11 @@ func (pf *PlanFlags) Apply(plan *kperfv1.TestPlan) error {
 		if !ok || err != nil {
 			return
 		}
-		if e := setField(plan.ProtoReflect(), v); e != nil {
+		m := plan.ProtoReflect()
+		if v.section != nil {
+			m = m.Mutable(v.section).Message()
+		}
+		if e := setField(m, v); e != nil {
 			err = fmt.Errorf("flag --%s: %w", f.Name, e)
 		}
 	})

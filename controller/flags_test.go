@@ -30,6 +30,17 @@ func TestEveryPlanFieldHasAFlag(t *testing.T) {
 	}
 	for i := range fields.Len() {
 		key := string(fields.Get(i).Name())
+		if fd := fields.Get(i); key != "sweep" && fd.Message() != nil && !fd.IsMap() {
+			// A section: a flag per key, --section-key.
+			sub := fd.Message().Fields()
+			for j := range sub.Len() {
+				name := subFlagName(key, string(sub.Get(j).Name()))
+				if f := fs.Lookup(name); f == nil || strings.TrimSpace(f.Usage) == "" {
+					t.Errorf("plan key %s.%s has no flag --%s with usage text", key, sub.Get(j).Name(), name)
+				}
+			}
+			continue
+		}
 		name := strings.ReplaceAll(key, "_", "-")
 		if got := FlagName(key); got != name {
 			t.Errorf("FlagName(%q) = %q, want %q", key, got, name)
@@ -50,7 +61,7 @@ func TestListFlags(t *testing.T) {
 	_, pf := newFlagSet()
 	got := pf.ListFlags()
 	slices.Sort(got)
-	if want := []string{"producer-props", "topic-configs"}; !slices.Equal(got, want) {
+	if want := []string{"consumer-props", "producer-props", "topic-configs"}; !slices.Equal(got, want) {
 		t.Errorf("ListFlags() = %q, want %q", got, want)
 	}
 }

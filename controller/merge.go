@@ -17,6 +17,7 @@ type window struct {
 	errors                     map[string]int64
 	agents, behind             int
 	seen                       []bool // by agent
+	consume                    consumeWindow
 }
 
 // merger merges agents' intervals by index and emits each index once every
@@ -58,6 +59,9 @@ func (m *merger) add(agent int, iv *kperfv1.Interval) error {
 		if err := p.h.AddProto(p.m); err != nil {
 			return fmt.Errorf("interval %d: %w", seq, err)
 		}
+	}
+	if err := w.consume.add(iv.GetConsume()); err != nil {
+		return fmt.Errorf("interval %d: consume: %w", seq, err)
 	}
 	w.seen[agent] = true
 	w.agents++

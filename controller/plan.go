@@ -98,6 +98,9 @@ func stringifyMaps(js []byte) ([]byte, error) {
 			}
 		}
 	}
+	if err := stringifySection(top, (&kperfv1.TestPlan{}).ProtoReflect().Descriptor().Fields().ByName("consumer")); err != nil {
+		return nil, err
+	}
 	// Sweep values are strings too: "values: [1, 2]" means "1", "2".
 	if sw, ok := top["sweep"].(map[string]any); ok {
 		if axes, ok := sw["axes"].([]any); ok {
@@ -170,6 +173,8 @@ type Plan struct {
 	// ValueBytes is the mean record value size: record_size, or the mean
 	// size of the payload file's records once SetPayloads has run.
 	ValueBytes float64
+	// Consume is the consumer section; nil without consumers.
+	Consume *Consume
 }
 
 // SetPayloads makes the plan's byte rates use the sizes of payloads.
@@ -257,9 +262,10 @@ func Resolve(spec *kperfv1.TestPlan) (*Plan, error) {
 	if n := s.GetReplicationFactor(); n < 1 {
 		bad("replication_factor", "%d: must be at least 1", n)
 	}
-	if n := s.GetWorkers(); n < 1 || n > 1024 {
-		bad("workers", "%d: want 1..1024 per agent", n)
+	if n := s.GetWorkers(); (n < 1 && !(n == 0 && s.GetConsumer().GetWorkers() > 0)) || n > 1024 {
+		bad("workers", "%d: want 1..1024 per agent (0 only with consumers)", n)
 	}
+	errs = append(errs, resolveConsumer(p)...)
 	if n := s.GetAgentCount(); n < 0 {
 		bad("agent_count", "%d is negative", n)
 	}
@@ -353,6 +359,7 @@ func setDefaults(s *kperfv1.TestPlan) {
 	if s.LeaseTimeout == "" {
 		s.LeaseTimeout = DefaultLeaseTimeout
 	}
+	consumerDefaults(s)
 }
 
 // ReadPayloads reads a payload file split by delim, like the Java tool's

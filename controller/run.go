@@ -156,11 +156,17 @@ func Run(ctx context.Context, spec *kperfv1.TestPlan, o Options) (*report.Summar
 		return nil, fmt.Errorf("kafka %v: %w", p.BootstrapServer, err)
 	}
 	o.Log.Info("topic ready", "topic", p.Spec.GetTopic(), "partitions", partitions, "end_offsets", before)
+	var consumeBefore map[int32]int64
+	if p.Consume != nil {
+		if consumeBefore, err = adm.partitionOffsets(ctx, p.Spec.GetTopic(), true); err != nil {
+			return nil, fmt.Errorf("kafka %v: %w", p.BootstrapServer, err)
+		}
+	}
 
 	if err := os.MkdirAll(o.OutDir, 0o755); err != nil {
 		return nil, fmt.Errorf("results directory: %w", err)
 	}
-	r := &run{o: o, plan: p, conns: conns, runID: newRunID()}
+	r := &run{o: o, plan: p, conns: conns, runID: newRunID(), adm: adm, cons: newConsumeRun(p, len(conns))}
 	s, err := r.execute(ctx, assignments)
 	if err != nil {
 		return nil, err
@@ -173,12 +179,14 @@ func Run(ctx context.Context, spec *kperfv1.TestPlan, o Options) (*report.Summar
 		s.DeliveryCheck.BrokerOffsetDelta = 0
 		s.DeliveryCheck.Error = offErr.Error()
 	}
+	r.cons.check(context.WithoutCancel(ctx), adm, p.Spec.GetTopic(), consumeBefore, s.Consume)
 	if err := report.WriteSummary(o.OutDir, s); err != nil {
 		return nil, fmt.Errorf("write results: %w", err)
 	}
 	o.Progress.Clear()
 	fmt.Fprintln(o.Stdout, report.FinalLine(s))
 	report.PrintDetails(o.Details, s)
+	report.PrintConsume(o.Details, s.Consume)
 	fmt.Fprintf(o.Details, "results in %s\n", o.OutDir)
 	switch {
 	case offErr != nil:
@@ -224,6 +232,10 @@ type run struct {
 	behind                        int
 	clamped                       int64
 	errors                        map[string]int64
+
+	adm  *admin
+	cons *consumeRun // nil without consumers
+	ctl  []chan *kperfv1.RunRequest
 }
 
 // event is one message or error from one agent's stream.
@@ -243,6 +255,8 @@ func (r *run) execute(ctx context.Context, assignments []*kperfv1.Assignment) (*
 	n := len(r.conns)
 	events := make(chan event, 16*n)
 	ctl := make([]chan *kperfv1.RunRequest, n)
+	r.ctl = ctl
+	r.cons.setGroup(assignments, r.runID)
 	for i, c := range r.conns {
 		stream, err := c.client.Run(sctx)
 		if err != nil {
@@ -279,14 +293,18 @@ func (r *run) execute(ctx context.Context, assignments []*kperfv1.Assignment) (*
 		}
 	}
 
+	offsets, err := r.cons.prepare(ctx, r, ctl, events)
+	if err != nil {
+		return nil, err
+	}
+
 	// Start together, far enough ahead that the Start message reaches all.
 	margin := max(300*time.Millisecond, 5*maxRTT)
 	r.start = time.Now().Add(margin)
 	for i := range ctl {
-		ctl[i] <- &kperfv1.RunRequest{Msg: &kperfv1.RunRequest_Start{Start: &kperfv1.Start{AtUnixNano: r.start.UnixNano()}}}
+		ctl[i] <- &kperfv1.RunRequest{Msg: &kperfv1.RunRequest_Start{Start: &kperfv1.Start{AtUnixNano: r.start.UnixNano(), ClockOffsetNs: offsets[i]}}}
 	}
 	r.o.Log.Info("starting", "agents", n, "at", r.start.Format(time.RFC3339Nano), "run_id", r.runID)
-	var err error
 	if r.hlog, err = report.CreateHlog(r.o.OutDir, r.start); err != nil {
 		return nil, fmt.Errorf("write results: %w", err)
 	}
@@ -341,6 +359,7 @@ func (r *run) execute(ctx context.Context, assignments []*kperfv1.Assignment) (*
 				a := &agentsOut[ev.agent]
 				a.Records, a.Bytes, a.Failed, a.Sent, a.EndReason = t.GetAcked(), t.GetBytesAcked(), t.GetFailed(), t.GetSent(), f.GetReason()
 				finals++
+				r.cons.final(ev.agent, f.GetConsume())
 				if err := m.finish(ev.agent, f.GetIntervals()); err != nil {
 					return nil, &AgentError{addr, err}
 				}
@@ -409,12 +428,18 @@ func (r *run) emit(w *window) error {
 		InFlight: w.inFlight, Latency: report.LatencyOf(&w.ack),
 		ServiceP99Ms: float64(w.service.Percentiles(99)[0]) / 1e6, SendDelayP99Ms: float64(w.delay.Percentiles(99)[0]) / 1e6,
 	}
+	if err := r.cons.interval(r, &iv, w, r.ctl); err != nil {
+		return err
+	}
 	r.intervals = append(r.intervals, iv)
 	// Like kafka-producer-perf-test, print full windows only: a short tail
 	// window (the run's last moments) is in intervals.csv and the summary.
 	if iv.EndS-iv.StartS >= r.plan.Interval.Seconds()/2 {
 		r.o.Progress.Clear()
 		fmt.Fprintln(r.o.Stdout, report.IntervalLine(&iv))
+		if iv.Consume != nil {
+			fmt.Fprintln(r.o.Stdout, report.ConsumeLine(&iv))
+		}
 	}
 	r.o.Progress.Interval(&iv)
 	r.ack.Add(&w.ack)
@@ -492,6 +517,7 @@ func (r *run) summary(agents []report.Agent, started []int64, interrupted bool) 
 		return nil, fmt.Errorf("encode plan: %w", err)
 	}
 	s.Plan = plan
+	s.Consume = r.cons.summary(r.start, r.intervals)
 	if err := report.WriteIntervals(r.o.OutDir, r.intervals); err != nil {
 		return nil, fmt.Errorf("write results: %w", err)
 	}

@@ -55,5 +55,6 @@ func Split(p *Plan, agents int, payloads [][]byte) ([]*kperfv1.Assignment, error
 			AgentCount:       int32(agents),
 		}
 	}
+	addConsumers(p, out)
 	return out, nil
 }

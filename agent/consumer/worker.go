@@ -117,6 +117,7 @@ type Worker struct {
 	rebalancing bool
 	since       int64 // Clock time the current rebalance began
 	rebWindow   int64 // rebalance ns in the current window, finished rebalances
+	windowStart int64 // Clock time the current window began
 	rebTotal    int64
 	joinNs      int64 // first rebalance; -1 until the first assignment
 	totRecords  int64
@@ -135,6 +136,14 @@ func NewWorker(clock producer.Clock, shared *Shared) *Worker {
 // SetClockOffset sets this agent's wall clock minus the controller's in
 // nanoseconds, for end-to-end latency against the controller-clock stamps.
 func (w *Worker) SetClockOffset(ns int64) { w.offset.Store(ns) }
+
+// Begin starts the first window at the Clock time start: rebalances before
+// it are the group join (Totals' JoinNs), not run time.
+func (w *Worker) Begin(start int64) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.windowStart, w.rebWindow, w.rebTotal = start, 0, 0
+}
 
 // Shared returns the worker's shared agent state.
 func (w *Worker) Shared() *Shared { return w.shared }
@@ -164,7 +173,7 @@ func (w *Worker) Assigned(parts []int32, now int64) {
 		w.part(p).owned = true
 	}
 	if w.rebalancing {
-		d := now - w.since
+		d := max(0, now-max(w.since, w.windowStart))
 		w.rebWindow += d
 		w.rebTotal += d
 		w.rebalancing = false
@@ -230,7 +239,7 @@ func (w *Worker) Drain(into *Window, winStart, now int64) {
 	defer w.mu.Unlock()
 	reb := w.rebWindow
 	if w.rebalancing {
-		reb += now - max(w.since, winStart)
+		reb += max(0, now-max(w.since, winStart))
 	}
 	into.RebalanceNs = max(into.RebalanceNs, min(reb, now-winStart))
 	into.E2E.Add(&w.e2e)
@@ -253,9 +262,9 @@ func (w *Worker) Drain(into *Window, winStart, now int64) {
 	w.records, w.bytes, w.fetches, w.unstamped, w.rebWindow = 0, 0, 0, 0, 0
 	if w.rebalancing {
 		// The part of the current rebalance up to now is counted.
-		w.rebTotal += now - w.since
-		w.since = now
+		w.rebTotal += max(0, now-max(w.since, winStart))
 	}
+	w.windowStart = now
 }
 
 // Totals adds the worker's whole run to into; call it after the last Drain.

@@ -11,6 +11,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 
@@ -108,6 +109,8 @@ type Summary struct {
 	Interrupted              bool            `json:"interrupted"`
 	Plan                     json.RawMessage `json:"plan"`
 	ControllerVersion        string          `json:"controller_version"`
+	// Consume is the consume side; nil without consumers.
+	Consume *Consume `json:"consume,omitempty"`
 }
 
 // Interval is one merged reporting interval.
@@ -124,6 +127,8 @@ type Interval struct {
 	Latency         Latency
 	ServiceP99Ms    float64
 	SendDelayP99Ms  float64
+	// Consume is the consume side; nil without consumers.
+	Consume *ConsumeInterval
 }
 
 // RecordsPerSec returns the interval's acked records per second.
@@ -160,15 +165,24 @@ func WriteIntervals(dir string, ivs []Interval) error {
 		return err
 	}
 	w := csv.NewWriter(f)
-	w.Write(IntervalHeader)
+	consumed := len(ivs) > 0 && ivs[0].Consume != nil
+	header := IntervalHeader
+	if consumed {
+		header = append(slices.Clone(header), ConsumeHeader...)
+	}
+	w.Write(header)
 	g := func(v float64) string { return strconv.FormatFloat(v, 'f', 3, 64) }
 	d := func(v int64) string { return strconv.FormatInt(v, 10) }
 	for i := range ivs {
 		iv := &ivs[i]
-		w.Write([]string{d(iv.Seq), g(iv.StartS), g(iv.EndS), d(iv.Records), d(iv.Bytes), d(iv.Failed),
+		row := []string{d(iv.Seq), g(iv.StartS), g(iv.EndS), d(iv.Records), d(iv.Bytes), d(iv.Failed),
 			g(iv.RecordsPerSec()), g(iv.MBPerSec()), g(iv.Latency.Mean), g(iv.Latency.P50), g(iv.Latency.P95),
 			g(iv.Latency.P99), g(iv.Latency.P999), g(iv.Latency.Max), g(iv.ServiceP99Ms), g(iv.SendDelayP99Ms),
-			d(iv.InFlight), strconv.Itoa(iv.Agents), strconv.Itoa(iv.GeneratorBehind)})
+			d(iv.InFlight), strconv.Itoa(iv.Agents), strconv.Itoa(iv.GeneratorBehind)}
+		if consumed {
+			row = append(row, consumeColumns(iv)...)
+		}
+		w.Write(row)
 	}
 	w.Flush()
 	if err := w.Error(); err != nil {
