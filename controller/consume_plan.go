@@ -9,8 +9,8 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
-	kperfv1 "github.com/kperf/kperf/api/proto/kperf/v1"
 	"github.com/kperf/kperf/agent/consumer"
+	kperfv1 "github.com/kperf/kperf/api/proto/kperf/v1"
 )
 
 // Consume is a plan's resolved consumer section.
