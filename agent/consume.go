@@ -58,7 +58,8 @@ func prepareConsumers(ctx context.Context, a *kperfv1.Assignment, clock producer
 			return nil, err
 		}
 		w := consumer.NewWorker(clock, c.shared)
-		o := consumer.Options{Brokers: a.GetBootstrapServers(), Topic: a.GetTopic(), Group: ca.GetGroupId(), Settings: settings, Worker: w}
+		o := consumer.Options{Brokers: a.GetBootstrapServers(), Topic: a.GetTopic(), Group: ca.GetGroupId(), Settings: settings,
+			Worker: w, JoinAtStart: ca.GetJoinAtStart()}
 		var cl consumer.Client
 		switch a.GetDriver() {
 		case "", "sarama":

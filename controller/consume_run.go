@@ -96,6 +96,10 @@ func addConsumers(p *Plan, out []*kperfv1.Assignment) {
 		return
 	}
 	for _, a := range out {
+		if p.Spec.GetWorkers() == 0 {
+			// Consumers alone: no produce duration bounds the agent's run.
+			a.DurationNs = 0
+		}
 		a.StampRecords = true
 		a.Consumer = &kperfv1.ConsumerAssignment{
 			Workers:       int32(c.Workers),
@@ -108,6 +112,7 @@ func addConsumers(p *Plan, out []*kperfv1.Assignment) {
 			NumRecords:    c.NumRecords,
 			IdleTimeoutNs: int64(c.IdleTimeout),
 			WaitForResume: c.Backlog(),
+			JoinAtStart:   p.Spec.GetWorkers() == 0,
 		}
 	}
 }
@@ -129,6 +134,9 @@ func (c *consumeRun) prepare(ctx context.Context, r *run, ctl []chan *kperfv1.Ru
 	offsets := make([]int64, len(c.clocks))
 	for i, e := range c.clocks {
 		offsets[i] = int64(e.Offset)
+	}
+	if r.plan.Spec.GetWorkers() == 0 {
+		return offsets, nil // consumers alone join at the start
 	}
 	members := c.plan.Workers * len(ctl)
 	if err := r.adm.waitGroupStable(ctx, c.group, members, groupStableTimeout); err != nil {
@@ -241,9 +249,16 @@ func (c *consumeRun) summary(start time.Time, intervals []report.Interval) *repo
 		s.Clock.OffsetsMs = append(s.Clock.OffsetsMs, float64(e.Offset)/1e6)
 		s.Clock.UncertaintyMs = max(s.Clock.UncertaintyMs, float64(e.Uncertainty)/1e6)
 	}
-	for _, f := range c.finals {
+	var lastRecord int64 // controller clock
+	for i, f := range c.finals {
 		s.JoinMs = max(s.JoinMs, float64(f.GetJoinNs())/1e6)
 		s.EndReasons = append(s.EndReasons, f.GetReason())
+		if t := f.GetLastRecordUnixNano(); t != 0 {
+			if i < len(c.clocks) {
+				t -= int64(c.clocks[i].Offset)
+			}
+			lastRecord = max(lastRecord, t)
+		}
 	}
 	begin := c.plan.StartDelay.Seconds()
 	if c.plan.Backlog() {
@@ -269,6 +284,11 @@ func (c *consumeRun) summary(start time.Time, intervals []report.Interval) *repo
 		}
 	}
 	s.RebalanceMs = rebalance * 1e3
+	if lastRecord > 0 {
+		// The last record's own time, not its interval's end.
+		end = float64(lastRecord-start.UnixNano()) / 1e9
+	}
+	s.BeginS, s.EndS = begin, end
 	if end > begin {
 		s.DurationS = end - begin
 		s.RecordsPerSec = float64(s.Records) / s.DurationS

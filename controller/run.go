@@ -49,6 +49,9 @@ type Options struct {
 	ReadyTimeout time.Duration
 	// Version is the controller's build version.
 	Version string
+	// Intervals, when set, is given every merged interval as it is
+	// reported.
+	Intervals func(*report.Interval)
 }
 
 func (o *Options) defaults() {
@@ -184,14 +187,18 @@ func Run(ctx context.Context, spec *kperfv1.TestPlan, o Options) (*report.Summar
 		return nil, fmt.Errorf("write results: %w", err)
 	}
 	o.Progress.Clear()
-	fmt.Fprintln(o.Stdout, report.FinalLine(s))
-	report.PrintDetails(o.Details, s)
+	if p.Spec.GetWorkers() > 0 {
+		fmt.Fprintln(o.Stdout, report.FinalLine(s))
+	}
+	if p.Spec.GetWorkers() > 0 {
+		report.PrintDetails(o.Details, s)
+	}
 	report.PrintConsume(o.Details, s.Consume)
 	fmt.Fprintf(o.Details, "results in %s\n", o.OutDir)
 	switch {
 	case offErr != nil:
 		return s, fmt.Errorf("delivery check: kafka %v: %w", p.BootstrapServer, offErr)
-	case !s.DeliveryCheck.OK:
+	case !s.DeliveryCheck.OK && p.Spec.GetWorkers() > 0: // consumers alone produce nothing to check
 		return s, ErrDeliveryMismatch
 	}
 	return s, nil
@@ -332,7 +339,9 @@ func (r *run) execute(ctx context.Context, assignments []*kperfv1.Assignment) (*
 	// Agents bound their own runs; this bounds the controller's wait for
 	// them, should an agent stay silent without breaking its stream.
 	var overdue <-chan time.Time
-	if planned := r.plan.PlannedLength(); planned > 0 {
+	// Consumers run until they are idle or done, however long that takes;
+	// their agents' streams and leases still end a run whose agent is lost.
+	if planned := r.plan.PlannedLength(); planned > 0 && r.cons == nil {
 		t := time.NewTimer(time.Until(r.start.Add(planned + r.plan.LeaseTimeout + 2*r.plan.finalGrace())))
 		defer t.Stop()
 		overdue = t.C
@@ -434,9 +443,14 @@ func (r *run) emit(w *window) error {
 	r.intervals = append(r.intervals, iv)
 	// Like kafka-producer-perf-test, print full windows only: a short tail
 	// window (the run's last moments) is in intervals.csv and the summary.
+	if r.o.Intervals != nil {
+		r.o.Intervals(&iv)
+	}
 	if iv.EndS-iv.StartS >= r.plan.Interval.Seconds()/2 {
 		r.o.Progress.Clear()
-		fmt.Fprintln(r.o.Stdout, report.IntervalLine(&iv))
+		if r.plan.Spec.GetWorkers() > 0 {
+			fmt.Fprintln(r.o.Stdout, report.IntervalLine(&iv))
+		}
 		if iv.Consume != nil {
 			fmt.Fprintln(r.o.Stdout, report.ConsumeLine(&iv))
 		}

@@ -21,4 +21,6 @@ type Options struct {
 	Settings Settings
 	// Worker receives what the client consumes.
 	Worker *Worker
+	// JoinAtStart delays joining the group until the worker's gate opens.
+	JoinAtStart bool
 }

@@ -39,6 +39,7 @@ func FranzOpts(s Settings, group, topic string) []kgo.Opt {
 
 type franzClient struct {
 	cl    *kgo.Client
+	opts  []kgo.Opt // to make cl with, when joining at the start
 	topic string
 	w     *Worker
 	max   int
@@ -64,6 +65,10 @@ func NewFranz(o Options) (Client, error) {
 			c.w.Revoked(m[c.topic], c.w.clock.Now())
 		}),
 	)
+	if o.JoinAtStart {
+		c.opts = opts // joined when the gate opens
+		return c, nil
+	}
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return nil, fmt.Errorf("franz config: %w", err)
@@ -79,6 +84,13 @@ func (c *franzClient) Run(ctx context.Context) error {
 	case <-c.w.Shared().Gate():
 	case <-ctx.Done():
 		return nil
+	}
+	if c.cl == nil {
+		cl, err := kgo.NewClient(c.opts...)
+		if err != nil {
+			return fmt.Errorf("franz config: %w", err)
+		}
+		c.cl = cl
 	}
 	c.cl.ResumeFetchTopics(c.topic)
 	ctx, cancel := context.WithCancel(ctx)
@@ -132,6 +144,9 @@ func (c *franzClient) Run(ctx context.Context) error {
 }
 
 func (c *franzClient) Close() error {
+	if c.cl == nil {
+		return nil // never joined
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	err := c.cl.CommitUncommittedOffsets(ctx)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -37,11 +38,17 @@ func SaramaConfig(s Settings) *sarama.Config {
 }
 
 type saramaClient struct {
-	cg    sarama.ConsumerGroup
-	topic string
-	w     *Worker
-	max   int
-	errs  chan struct{}
+	cg          sarama.ConsumerGroup
+	topic       string
+	w           *Worker
+	max         int
+	errs        chan struct{}
+	joinAtStart bool
+
+	// Partitions claimed before the gate opens are paused, so that sarama
+	// does not fetch ahead of the measurement; opening resumes them.
+	mu     sync.Mutex
+	opened bool
 }
 
 // NewSarama connects a sarama consumer group member.
@@ -54,7 +61,7 @@ func NewSarama(o Options) (Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connect to kafka %v: %w", o.Brokers, err)
 	}
-	c := &saramaClient{cg: cg, topic: o.Topic, w: o.Worker, max: o.Settings.MaxPollRecords, errs: make(chan struct{})}
+	c := &saramaClient{cg: cg, topic: o.Topic, w: o.Worker, max: o.Settings.MaxPollRecords, errs: make(chan struct{}), joinAtStart: o.JoinAtStart}
 	go func() {
 		// Errors are counted nowhere else; drain them so sarama never blocks.
 		defer close(c.errs)
@@ -67,6 +74,23 @@ func NewSarama(o Options) (Client, error) {
 func (c *saramaClient) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	go func() {
+		select {
+		case <-c.w.Shared().Gate():
+			c.mu.Lock()
+			c.opened = true
+			c.cg.ResumeAll()
+			c.mu.Unlock()
+		case <-ctx.Done():
+		}
+	}()
+	if c.joinAtStart {
+		select {
+		case <-c.w.Shared().Gate():
+		case <-ctx.Done():
+			return nil
+		}
+	}
 	go func() {
 		select {
 		case <-c.w.Shared().Full():
@@ -118,6 +142,11 @@ func (h *saramaHandler) Cleanup(sess sarama.ConsumerGroupSession) error {
 
 func (h *saramaHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
 	w := h.c.w
+	h.c.mu.Lock()
+	if !h.c.opened {
+		h.c.cg.Pause(map[string][]int32{h.c.topic: {claim.Partition()}})
+	}
+	h.c.mu.Unlock()
 	select {
 	case <-w.Shared().Gate():
 	case <-sess.Context().Done():

@@ -106,6 +106,7 @@ type Worker struct {
 	offset      atomic.Int64
 	created     int64
 	lastConsume atomic.Int64 // Clock time of the last record, or of the gate opening
+	lastRecord  atomic.Int64 // Clock time of the last record, 0 for none
 
 	mu          sync.Mutex
 	e2e         hist.Hist
@@ -148,8 +149,17 @@ func (w *Worker) Begin(start int64) {
 // Shared returns the worker's shared agent state.
 func (w *Worker) Shared() *Shared { return w.shared }
 
-// Opened marks the moment consumption began, for the idle timeout.
-func (w *Worker) Opened(now int64) { w.lastConsume.Store(now) }
+// Opened marks the moment consumption began, for the idle timeout. A
+// worker that has not joined yet (it joins at the start) times its join
+// from here.
+func (w *Worker) Opened(now int64) {
+	w.lastConsume.Store(now)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.joinNs < 0 {
+		w.created, w.since = now, now
+	}
+}
 
 // LastConsume returns the Clock time of the last record consumed, or of
 // Opened when none was.
@@ -204,6 +214,7 @@ func (w *Worker) Consumed(b *Batch, now int64) int {
 		return 0
 	}
 	w.lastConsume.Store(now)
+	w.lastRecord.Store(now)
 	nowCtl := w.clock.Wall(now) - w.offset.Load()
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -275,6 +286,9 @@ func (w *Worker) Totals(into *kperfv1.ConsumeTotals) {
 	into.Bytes += w.totBytes
 	into.JoinNs = max(into.JoinNs, w.joinNs)
 	into.RebalanceNs = max(into.RebalanceNs, w.rebTotal)
+	if t := w.lastRecord.Load(); t != 0 {
+		into.LastRecordUnixNano = max(into.LastRecordUnixNano, w.clock.Wall(t))
+	}
 	for p, ps := range w.parts {
 		if len(ps.ranges) == 0 {
 			continue

@@ -26,6 +26,7 @@ var commands = map[string]struct {
 }{
 	"run":                {runCmd, "run a test plan across agents (or --local N in this process)"},
 	"producer-perf-test": {perfTestCmd, "a drop-in for kafka-producer-perf-test: its flags, its output lines"},
+	"consumer-perf-test": {consumerPerfCmd, "a drop-in for kafka-consumer-perf-test: its flags, its CSV header and rows"},
 	"report":             {reportCmd, "write report.html with charts for a results directory, or compare two"},
 	"max-rate":           {maxRateCmd, "find the highest rate achieved within tolerance with p99 under --p99-max"},
 	"agents":             {agentsCmd, "list agents with their version, host and cores, and check their health"},

@@ -74,8 +74,11 @@ type Consume struct {
 	Records int64 `json:"records"`
 	Bytes   int64 `json:"bytes"`
 	Fetches int64 `json:"fetches"`
-	// DurationS runs from when the consumers began consuming to the end of
-	// the last interval with records.
+	// BeginS is when the consumers began consuming and EndS when the last
+	// record was consumed, in seconds from the run's start.
+	BeginS float64 `json:"begin_s"`
+	EndS   float64 `json:"end_s"`
+	// DurationS is EndS - BeginS.
 	DurationS     float64 `json:"duration_s"`
 	RecordsPerSec float64 `json:"records_per_sec"`
 	MBPerSec      float64 `json:"mb_per_sec"`
@@ -138,8 +141,12 @@ func PrintConsume(w io.Writer, c *Consume) {
 		c.Records, float64(c.Bytes)/(1<<20), c.DurationS, c.RecordsPerSec, c.MBPerSec, c.JoinMs, c.RebalanceMs,
 		c.FetchRecordsPerSec, c.FetchMBPerSec, c.MaxLag, c.FinalLag)
 	l := c.E2ELatencyMs
-	fmt.Fprintf(w, "%-28s mean %.2f  p50 %.2f  p95 %.2f  p99 %.2f  p99.9 %.2f  max %.2f ms (%d records; clocks within ±%.3f ms)\n",
-		"end-to-end (intended -> consumed)", l.Mean, l.P50, l.P95, l.P99, l.P999, l.Max, c.E2ERecords, c.Clock.UncertaintyMs)
+	if c.E2ERecords == 0 {
+		fmt.Fprintf(w, "end-to-end latency: no record carried a kperf stamp (%d unstamped)\n", c.Unstamped)
+	} else {
+		fmt.Fprintf(w, "%-28s mean %.2f  p50 %.2f  p95 %.2f  p99 %.2f  p99.9 %.2f  max %.2f ms (%d records; clocks within ±%.3f ms)\n",
+			"end-to-end (intended -> consumed)", l.Mean, l.P50, l.P95, l.P99, l.P999, l.Max, c.E2ERecords, c.Clock.UncertaintyMs)
+	}
 	if b := c.Backlog; b != nil {
 		if b.Drained {
 			fmt.Fprintf(w, "backlog: %d records at %.2f s, drained in %.2f s at %.1f records/sec (%.2f MB/sec) while producing\n",

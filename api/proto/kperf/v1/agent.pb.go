@@ -769,6 +769,9 @@ type ConsumerAssignment struct {
 	IdleTimeoutNs int64 `protobuf:"varint,6,opt,name=idle_timeout_ns,json=idleTimeoutNs,proto3" json:"idle_timeout_ns,omitempty"`
 	// Wait for a Resume message before consuming (backlog test).
 	WaitForResume bool `protobuf:"varint,7,opt,name=wait_for_resume,json=waitForResume,proto3" json:"wait_for_resume,omitempty"`
+	// Join the group when consuming begins, not while preparing (consumers
+	// without producers, as kafka-consumer-perf-test times its join).
+	JoinAtStart   bool `protobuf:"varint,8,opt,name=join_at_start,json=joinAtStart,proto3" json:"join_at_start,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -848,6 +851,13 @@ func (x *ConsumerAssignment) GetIdleTimeoutNs() int64 {
 func (x *ConsumerAssignment) GetWaitForResume() bool {
 	if x != nil {
 		return x.WaitForResume
+	}
+	return false
+}
+
+func (x *ConsumerAssignment) GetJoinAtStart() bool {
+	if x != nil {
+		return x.JoinAtStart
 	}
 	return false
 }
@@ -1852,9 +1862,12 @@ type ConsumeTotals struct {
 	// Nanoseconds spent in rebalances in all.
 	RebalanceNs int64 `protobuf:"varint,5,opt,name=rebalance_ns,json=rebalanceNs,proto3" json:"rebalance_ns,omitempty"`
 	// Why the consumers stopped.
-	Reason        string `protobuf:"bytes,6,opt,name=reason,proto3" json:"reason,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Reason string `protobuf:"bytes,6,opt,name=reason,proto3" json:"reason,omitempty"`
+	// Agent wall-clock time of the last record consumed, Unix nanoseconds;
+	// 0 when none was.
+	LastRecordUnixNano int64 `protobuf:"varint,7,opt,name=last_record_unix_nano,json=lastRecordUnixNano,proto3" json:"last_record_unix_nano,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *ConsumeTotals) Reset() {
@@ -1929,10 +1942,18 @@ func (x *ConsumeTotals) GetReason() string {
 	return ""
 }
 
+func (x *ConsumeTotals) GetLastRecordUnixNano() int64 {
+	if x != nil {
+		return x.LastRecordUnixNano
+	}
+	return 0
+}
+
 // PartitionRanges are the offsets consumed from one partition.
 type PartitionRanges struct {
-	state     protoimpl.MessageState `protogen:"open.v1"`
-	Partition int32                  `protobuf:"varint,1,opt,name=partition,proto3" json:"partition,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The partition of the topic.
+	Partition int32 `protobuf:"varint,1,opt,name=partition,proto3" json:"partition,omitempty"`
 	// Half-open ranges [from, to) of consumed offsets, as consumed: a range
 	// may overlap another when records were consumed twice.
 	Ranges        []*OffsetRange `protobuf:"bytes,2,rep,name=ranges,proto3" json:"ranges,omitempty"`
@@ -1986,9 +2007,11 @@ func (x *PartitionRanges) GetRanges() []*OffsetRange {
 
 // OffsetRange is the offsets [from, to).
 type OffsetRange struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	From          int64                  `protobuf:"varint,1,opt,name=from,proto3" json:"from,omitempty"`
-	To            int64                  `protobuf:"varint,2,opt,name=to,proto3" json:"to,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// First offset of the range.
+	From int64 `protobuf:"varint,1,opt,name=from,proto3" json:"from,omitempty"`
+	// One past the last offset of the range.
+	To            int64 `protobuf:"varint,2,opt,name=to,proto3" json:"to,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2106,7 +2129,7 @@ const file_kperf_v1_agent_proto_rawDesc = "" +
 	"\rstamp_records\x18\x10 \x01(\bR\fstampRecords\x1a@\n" +
 	"\x12ProducerPropsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xfa\x02\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x9e\x03\n" +
 	"\x12ConsumerAssignment\x12\x18\n" +
 	"\aworkers\x18\x01 \x01(\x05R\aworkers\x12\x19\n" +
 	"\bgroup_id\x18\x02 \x01(\tR\agroupId\x12V\n" +
@@ -2115,7 +2138,8 @@ const file_kperf_v1_agent_proto_rawDesc = "" +
 	"\vnum_records\x18\x05 \x01(\x03R\n" +
 	"numRecords\x12&\n" +
 	"\x0fidle_timeout_ns\x18\x06 \x01(\x03R\ridleTimeoutNs\x12&\n" +
-	"\x0fwait_for_resume\x18\a \x01(\bR\rwaitForResume\x1a@\n" +
+	"\x0fwait_for_resume\x18\a \x01(\bR\rwaitForResume\x12\"\n" +
+	"\rjoin_at_start\x18\b \x01(\bR\vjoinAtStart\x1a@\n" +
 	"\x12ConsumerPropsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"p\n" +
@@ -2198,14 +2222,15 @@ const file_kperf_v1_agent_proto_rawDesc = "" +
 	"\rend_unix_nano\x18\x02 \x01(\x03R\vendUnixNano\x12\x1c\n" +
 	"\tintervals\x18\x03 \x01(\x03R\tintervals\x12\x16\n" +
 	"\x06reason\x18\x04 \x01(\tR\x06reason\x121\n" +
-	"\aconsume\x18\x05 \x01(\v2\x17.kperf.v1.ConsumeTotalsR\aconsume\"\xc6\x01\n" +
+	"\aconsume\x18\x05 \x01(\v2\x17.kperf.v1.ConsumeTotalsR\aconsume\"\xf9\x01\n" +
 	"\rConsumeTotals\x12\x18\n" +
 	"\arecords\x18\x01 \x01(\x03R\arecords\x12\x14\n" +
 	"\x05bytes\x18\x02 \x01(\x03R\x05bytes\x121\n" +
 	"\x06ranges\x18\x03 \x03(\v2\x19.kperf.v1.PartitionRangesR\x06ranges\x12\x17\n" +
 	"\ajoin_ns\x18\x04 \x01(\x03R\x06joinNs\x12!\n" +
 	"\frebalance_ns\x18\x05 \x01(\x03R\vrebalanceNs\x12\x16\n" +
-	"\x06reason\x18\x06 \x01(\tR\x06reason\"^\n" +
+	"\x06reason\x18\x06 \x01(\tR\x06reason\x121\n" +
+	"\x15last_record_unix_nano\x18\a \x01(\x03R\x12lastRecordUnixNano\"^\n" +
 	"\x0fPartitionRanges\x12\x1c\n" +
 	"\tpartition\x18\x01 \x01(\x05R\tpartition\x12-\n" +
 	"\x06ranges\x18\x02 \x03(\v2\x15.kperf.v1.OffsetRangeR\x06ranges\"1\n" +
