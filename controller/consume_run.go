@@ -47,6 +47,7 @@ func (c *consumeWindow) add(m *kperfv1.ConsumeWindow) error {
 type consumeRun struct {
 	plan    *Consume
 	group   string
+	before  map[int32]int64 // the topic's end offsets before the run
 	clocks  []ClockEstimate
 	e2e     hist.Hist
 	finals  []*kperfv1.ConsumeTotals
@@ -64,11 +65,15 @@ type consumeRun struct {
 	stopSent                bool
 }
 
-func newConsumeRun(p *Plan, agents int) *consumeRun {
+func newConsumeRun(p *Plan, agents int, before map[int32]int64) *consumeRun {
 	if p.Consume == nil {
 		return nil
 	}
-	return &consumeRun{plan: p.Consume, finals: make([]*kperfv1.ConsumeTotals, agents)}
+	c := &consumeRun{plan: p.Consume, finals: make([]*kperfv1.ConsumeTotals, agents)}
+	if p.Spec.GetWorkers() > 0 {
+		c.before = before // consumers alone read what is there, as the Java tool
+	}
+	return c
 }
 
 // groupFor fills in the group id of every assignment: the plan's, or one
@@ -405,4 +410,43 @@ func (c *consumeRun) check(ctx context.Context, adm *admin, topic string, before
 		return
 	}
 	s.Check = CheckRanges(ranges, from, to)
+}
+
+// pinStart commits the run's first offsets (the topic's end offsets before
+// the run) for a new group, before any consumer joins, when the plan reads
+// from latest with producers: a partition that moves between members
+// before its first commit then resumes there instead of at the log end of
+// the moment, which would skip records. A group with committed offsets on
+// the topic keeps them.
+func (c *consumeRun) pinStart(ctx context.Context, adm *admin, topic string) error {
+	if c == nil || c.plan.Settings.Earliest || len(c.before) == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, adminTimeout)
+	defer cancel()
+	have, err := adm.adm.FetchOffsetsForTopics(ctx, c.group, topic)
+	if err != nil {
+		return fmt.Errorf("offsets of group %s: %w", c.group, err)
+	}
+	committed := false
+	have.Each(func(o kadm.OffsetResponse) {
+		if o.Err == nil && o.At >= 0 {
+			committed = true
+		}
+	})
+	if committed {
+		return nil
+	}
+	os := kadm.Offsets{}
+	for p, at := range c.before {
+		os.Add(kadm.Offset{Topic: topic, Partition: p, At: at, LeaderEpoch: -1})
+	}
+	resp, err := adm.adm.CommitOffsets(ctx, c.group, os)
+	if err == nil {
+		err = resp.Error()
+	}
+	if err != nil {
+		return fmt.Errorf("commit the start offsets of group %s: %w", c.group, err)
+	}
+	return nil
 }

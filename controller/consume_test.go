@@ -176,7 +176,7 @@ func TestSplitGivesEveryAgentTheGroupsConsumers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := newConsumeRun(p, 3)
+	c := newConsumeRun(p, 3, nil)
 	c.setGroup(as, "abc")
 	for i, a := range as {
 		ca := a.GetConsumer()

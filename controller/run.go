@@ -169,7 +169,7 @@ func Run(ctx context.Context, spec *kperfv1.TestPlan, o Options) (*report.Summar
 	if err := os.MkdirAll(o.OutDir, 0o755); err != nil {
 		return nil, fmt.Errorf("results directory: %w", err)
 	}
-	r := &run{o: o, plan: p, conns: conns, runID: newRunID(), adm: adm, cons: newConsumeRun(p, len(conns))}
+	r := &run{o: o, plan: p, conns: conns, runID: newRunID(), adm: adm, cons: newConsumeRun(p, len(conns), consumeBefore)}
 	s, err := r.execute(ctx, assignments)
 	if err != nil {
 		return nil, err
@@ -264,6 +264,9 @@ func (r *run) execute(ctx context.Context, assignments []*kperfv1.Assignment) (*
 	ctl := make([]chan *kperfv1.RunRequest, n)
 	r.ctl = ctl
 	r.cons.setGroup(assignments, r.runID)
+	if err := r.cons.pinStart(ctx, r.adm, r.plan.Spec.GetTopic()); err != nil {
+		return nil, fmt.Errorf("kafka %v: %w", r.plan.BootstrapServer, err)
+	}
 	for i, c := range r.conns {
 		stream, err := c.client.Run(sctx)
 		if err != nil {

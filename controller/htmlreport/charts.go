@@ -223,7 +223,11 @@ func runCharts(r *Run, prefix, label string) ([]*Chart, error) {
 		}
 		out = append(out, c)
 	}
-	return out, nil
+	cc, err := consumeCharts(r, prefix, suffix)
+	if err != nil {
+		return nil, err
+	}
+	return append(out, cc...), nil
 }
 
 // sweepCharts draws throughput vs agents, with the ideal linear line, and

@@ -83,7 +83,7 @@ func summaryRows(s *report.Summary) []row {
 	if s.Interrupted {
 		rows = append(rows, row{"interrupted", "yes: partial results"})
 	}
-	return rows
+	return append(rows, consumeRows(s)...)
 }
 
 // Write writes report.html and charts/NAME.svg into a results directory

@@ -40,6 +40,10 @@ type Run struct {
 	// interval histogram of latency.hlog, in nanoseconds; nil without a
 	// latency.hlog.
 	Latency *hdrhistogram.Histogram
+	// Consume is the consume side of intervals.csv, empty without
+	// consumers; E2E merges latency.hlog's "e2e" histograms (nil without).
+	Consume []ConsumePoint
+	E2E     *hdrhistogram.Histogram
 }
 
 // Sweep is a sweep's results: sweep.json's rows and each step's run (nil
@@ -116,6 +120,9 @@ func LoadRun(dir, name string) (*Run, error) {
 	if r.Latency, err = readHlog(filepath.Join(dir, "latency.hlog")); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, err
 	}
+	if err := loadConsume(r); err != nil {
+		return nil, err
+	}
 	return r, nil
 }
 
@@ -170,6 +177,11 @@ func readHlog(path string) (*hdrhistogram.Histogram, error) {
 }
 
 func mergeHlog(rd io.Reader, path string) (*hdrhistogram.Histogram, error) {
+	return mergeHlogTag(rd, path, "")
+}
+
+// mergeHlogTag merges the interval histograms of one tag.
+func mergeHlogTag(rd io.Reader, path, tag string) (*hdrhistogram.Histogram, error) {
 	merged := hdrhistogram.New(hist.Lowest, hist.Highest, hist.SigFigs)
 	lr := hdrhistogram.NewHistogramLogReader(rd)
 	for {
@@ -180,7 +192,7 @@ func mergeHlog(rd io.Reader, path string) (*hdrhistogram.Histogram, error) {
 		if h == nil {
 			return merged, nil
 		}
-		if h.Tag() == "" {
+		if h.Tag() == tag {
 			merged.Merge(h)
 		}
 	}
