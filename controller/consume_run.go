@@ -2,11 +2,13 @@ package controller
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 
 	kperfv1 "github.com/kperf/kperf/api/proto/kperf/v1"
 	"github.com/kperf/kperf/controller/report"
@@ -425,6 +427,9 @@ func (c *consumeRun) pinStart(ctx context.Context, adm *admin, topic string) err
 	ctx, cancel := context.WithTimeout(ctx, adminTimeout)
 	defer cancel()
 	have, err := adm.adm.FetchOffsetsForTopics(ctx, c.group, topic)
+	if errors.Is(err, kerr.GroupIDNotFound) {
+		err = nil // a new group (some brokers say so rather than answer empty)
+	}
 	if err != nil {
 		return fmt.Errorf("offsets of group %s: %w", c.group, err)
 	}

@@ -167,3 +167,58 @@ func PrintConsume(w io.Writer, c *Consume) {
 	}
 	fmt.Fprintf(w, "consume check: %d consumed, %d unique of %d in the topic's range: %s\n", k.Consumed, k.Unique, k.Expected, verdict)
 }
+
+// SweepConsume is a sweep step's consume side.
+type SweepConsume struct {
+	RecordsPerSec float64 `json:"records_per_sec"`
+	MBPerSec      float64 `json:"mb_per_sec"`
+	E2ELatencyMs  Latency `json:"e2e_latency_ms"`
+	MaxLag        int64   `json:"max_lag"`
+	ExactlyOnce   bool    `json:"exactly_once"`
+	// DrainRecordsPerSec is the backlog drain rate, 0 without a backlog.
+	DrainRecordsPerSec float64 `json:"drain_records_per_sec,omitempty"`
+}
+
+// SweepConsumeHeader are sweep.csv's consume columns, present when a step
+// had consumers.
+var SweepConsumeHeader = []string{"consumed_records_per_sec", "consumed_mb_per_sec", "e2e_p50_ms", "e2e_p99_ms", "e2e_max_ms",
+	"max_lag", "exactly_once", "drain_records_per_sec"}
+
+func sweepConsumeOf(c *Consume) *SweepConsume {
+	if c == nil {
+		return nil
+	}
+	s := &SweepConsume{RecordsPerSec: c.RecordsPerSec, MBPerSec: c.MBPerSec, E2ELatencyMs: c.E2ELatencyMs, MaxLag: c.MaxLag,
+		ExactlyOnce: c.Check.ExactlyOnce}
+	if c.Backlog != nil {
+		s.DrainRecordsPerSec = c.Backlog.DrainRecordsPerSec
+	}
+	return s
+}
+
+func sweepHasConsume(rows []SweepRow) bool {
+	for _, r := range rows {
+		if r.Consume != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// columns returns the step's sweep.csv consume columns (empty without).
+func (c *SweepConsume) columns() []string {
+	if c == nil {
+		return make([]string, len(SweepConsumeHeader))
+	}
+	g := func(v float64) string { return strconv.FormatFloat(v, 'f', 3, 64) }
+	return []string{g(c.RecordsPerSec), g(c.MBPerSec), g(c.E2ELatencyMs.P50), g(c.E2ELatencyMs.P99), g(c.E2ELatencyMs.Max),
+		strconv.FormatInt(c.MaxLag, 10), strconv.FormatBool(c.ExactlyOnce), g(c.DrainRecordsPerSec)}
+}
+
+// tableCells returns the step's consume cells of the sweep table.
+func (c *SweepConsume) tableCells() string {
+	if c == nil {
+		return "-\t-\t-\t-\t"
+	}
+	return fmt.Sprintf("%.1f\t%.2f\t%.2f\t%d\t", c.RecordsPerSec, c.E2ELatencyMs.P50, c.E2ELatencyMs.P99, c.MaxLag)
+}

@@ -2,6 +2,8 @@ package report
 
 import (
 	"bytes"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -82,5 +84,40 @@ func TestPrintConsumeNamesChecks(t *testing.T) {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("PrintConsume output lacks %q:\n%s", want, b.String())
 		}
+	}
+}
+
+func TestSweepConsumeColumns(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	rows := []SweepRow{
+		SweepRowOf(SweepRow{Step: 1, Dir: "step-1"}, &Summary{Records: 5, Consume: &Consume{RecordsPerSec: 1234.5, MaxLag: 7,
+			E2ELatencyMs: Latency{P50: 1.5, P99: 9.25}, Check: ConsumeCheck{ExactlyOnce: true}}}),
+		SweepRowOf(SweepRow{Step: 2, Dir: "step-2"}, &Summary{Records: 5}),
+	}
+	if err := WriteSweep(dir, nil, rows); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "sweep.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if !strings.HasSuffix(lines[0], strings.Join(SweepConsumeHeader, ",")) {
+		t.Errorf("sweep.csv header %q lacks the consume columns", lines[0])
+	}
+	if !strings.HasSuffix(lines[1], ",1234.500,0.000,1.500,9.250,0.000,7,true,0.000") || !strings.HasSuffix(lines[2], ",,,,,,,,") {
+		t.Errorf("sweep.csv rows:\n%s\n%s", lines[1], lines[2])
+	}
+	var tb bytes.Buffer
+	PrintSweepTable(&tb, nil, rows)
+	if !strings.Contains(tb.String(), "consumed/s") || !strings.Contains(tb.String(), "1234.5") {
+		t.Errorf("sweep table lacks the consume side:\n%s", tb.String())
+	}
+	// Without consumers nothing changes.
+	tb.Reset()
+	PrintSweepTable(&tb, nil, rows[1:])
+	if strings.Contains(tb.String(), "consumed") {
+		t.Errorf("sweep table without consumers shows consume columns:\n%s", tb.String())
 	}
 }

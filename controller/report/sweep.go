@@ -37,6 +37,8 @@ type SweepRow struct {
 	Resumed bool `json:"resumed,omitempty"`
 	// Error says why the step failed.
 	Error string `json:"error,omitempty"`
+	// Consume is the step's consume side; nil without consumers.
+	Consume *SweepConsume `json:"consume,omitempty"`
 }
 
 // SweepRowOf fills a row's numbers from a step's summary.
@@ -49,6 +51,7 @@ func SweepRowOf(row SweepRow, s *Summary) SweepRow {
 		row.Errors += n
 	}
 	row.DeliveryOK, row.Interrupted = s.DeliveryCheck.OK, s.Interrupted
+	row.Consume = sweepConsumeOf(s.Consume)
 	return row
 }
 
@@ -92,7 +95,12 @@ func WriteSweep(dir string, axes []string, rows []SweepRow) error {
 			cols = append(cols, a)
 		}
 	}
-	w.Write(append(append([]string{"step"}, cols...), SweepCSVHeader...))
+	consumed := sweepHasConsume(rows)
+	header := append(append([]string{"step"}, cols...), SweepCSVHeader...)
+	if consumed {
+		header = append(header, SweepConsumeHeader...)
+	}
+	w.Write(header)
 	g := func(v float64) string { return strconv.FormatFloat(v, 'f', 3, 64) }
 	d := func(v int64) string { return strconv.FormatInt(v, 10) }
 	for _, r := range rows {
@@ -103,6 +111,9 @@ func WriteSweep(dir string, axes []string, rows []SweepRow) error {
 		l := r.LatencyMs
 		rec = append(rec, strconv.Itoa(r.Agents), d(r.Records), g(r.RecordsPerSec), g(r.MBPerSec), g(l.P50), g(l.P95), g(l.P99), g(l.P999), g(l.Max),
 			d(r.Failed), d(r.Errors), strconv.FormatBool(r.DeliveryOK), strconv.FormatBool(r.Interrupted), r.Error, r.Dir)
+		if consumed {
+			rec = append(rec, r.Consume.columns()...)
+		}
 		w.Write(rec)
 	}
 	w.Flush()
@@ -124,7 +135,12 @@ func writeAtomic(path string, b []byte) error {
 // its other axis values, rates and latency percentiles in ms.
 func PrintSweepTable(w io.Writer, axes []string, rows []SweepRow) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "step\tagents\tsettings\trecords/s\tMB/s\tp50 ms\tp95 ms\tp99 ms\tp99.9 ms\tmax ms\terrors\t")
+	consumed := sweepHasConsume(rows)
+	head := "step\tagents\tsettings\trecords/s\tMB/s\tp50 ms\tp95 ms\tp99 ms\tp99.9 ms\tmax ms\terrors\t"
+	if consumed {
+		head += "consumed/s\te2e p50 ms\te2e p99 ms\tmax lag\t"
+	}
+	fmt.Fprintln(tw, head)
 	for _, r := range rows {
 		var settings []string
 		for _, a := range axes {
@@ -146,8 +162,12 @@ func PrintSweepTable(w io.Writer, axes []string, rows []SweepRow) {
 			errs += " (delivery check failed)"
 		}
 		l := r.LatencyMs
-		fmt.Fprintf(tw, "%d\t%d\t%s\t%.1f\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t%s\t\n",
+		fmt.Fprintf(tw, "%d\t%d\t%s\t%.1f\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t%s\t",
 			r.Step, r.Agents, set, r.RecordsPerSec, r.MBPerSec, l.P50, l.P95, l.P99, l.P999, l.Max, errs)
+		if consumed {
+			fmt.Fprint(tw, r.Consume.tableCells())
+		}
+		fmt.Fprintln(tw)
 	}
 	tw.Flush()
 }
