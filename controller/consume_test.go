@@ -224,3 +224,20 @@ func TestMergeConsumeWindows(t *testing.T) {
 		}
 	}
 }
+
+func TestSweepAxisConsumerWorkers(t *testing.T) {
+	t.Parallel()
+	s := &kperfv1.TestPlan{}
+	if err := applyAxis(s, "consumer-workers", "3", 0); err != nil {
+		t.Fatal(err)
+	}
+	if s.GetConsumer().GetWorkers() != 3 {
+		t.Errorf("consumer workers %d, want 3", s.GetConsumer().GetWorkers())
+	}
+	if err := applyAxis(s, "consumer-workers", "-1", 0); err == nil {
+		t.Error("consumer-workers -1 accepted, want an error")
+	}
+	if canonicalSweepKey("consumer_workers") != "consumer-workers" {
+		t.Errorf("consumer_workers is not an axis key")
+	}
+}

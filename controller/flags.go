@@ -34,7 +34,7 @@ var planUsage = map[string]string{
 	"jitter":             "random spread of send ticks, 0..1 of the tick period (default 0)",
 	"seed":               "seed for payloads and jitter (default 1)",
 	"lease_timeout":      "agents stop when the controller is silent this long (default " + DefaultLeaseTimeout + ")",
-	"sweep":              "sweep axis KEY=V1,V2,...: run once per combination of the axes' values (repeatable; keys: agents, workers, record-size, throughput, acks, compression, batch-size, linger, partitions, driver); replaces the file's axes",
+	"sweep":              "sweep axis KEY=V1,V2,...: run once per combination of the axes' values (repeatable; keys: agents, workers, record-size, throughput, acks, compression, batch-size, linger, partitions, driver, consumer-workers); replaces the file's axes",
 }
 
 // Flags of the sweep's timings, beside --sweep.

@@ -19,7 +19,7 @@ import (
 
 // SweepKeys are the axis keys a sweep takes, in their canonical (kebab)
 // spelling.
-var SweepKeys = []string{"agents", "workers", "record-size", "throughput", "acks", "compression", "batch-size", "linger", "partitions", "driver"}
+var SweepKeys = []string{"agents", "workers", "record-size", "throughput", "acks", "compression", "batch-size", "linger", "partitions", "driver", "consumer-workers"}
 
 // sweepAliases maps other spellings of an axis key to its canonical one.
 var sweepAliases = map[string]string{
@@ -260,6 +260,12 @@ func applyAxis(s *kperfv1.TestPlan, key, v string, agents int) error {
 		s.Topic += "-p" + strconv.Itoa(int(n))
 	case "driver":
 		s.Driver = v
+	case "consumer-workers":
+		n, err := i32(0)
+		if err != nil {
+			return err
+		}
+		consumerSection(s).Workers = proto.Int32(n)
 	default:
 		return fmt.Errorf("unknown axis key %q", key)
 	}

@@ -525,7 +525,8 @@ type SweepAxis struct {
 	// The setting, kebab or snake case: agents (agent_count), workers,
 	// record-size, throughput, acks, compression (compression.type),
 	// batch-size (batch.size), linger (linger.ms), partitions (a topic per
-	// partition count: topic + "-p" + N), driver.
+	// partition count: topic + "-p" + N), driver, consumer-workers
+	// (consumer.workers).
 	Key string `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
 	// Values in plan syntax, as strings ("1", "lz4", "-1"); at least one,
 	// none twice.
