@@ -134,6 +134,9 @@ func (c *consumers) start(ctx context.Context, start, clockOffset int64, produce
 	go func() {
 		stop := func(reason string) {
 			c.reason.Store(reason)
+			for _, w := range c.workers {
+				w.Closing()
+			}
 			c.cancel()
 		}
 		tick := time.NewTicker(consumerCheckEvery)

@@ -116,6 +116,7 @@ type Worker struct {
 	unstamped   int64
 	parts       map[int32]*partition
 	rebalancing bool
+	closing     bool  // partitions revoked from here on are the client leaving
 	since       int64 // Clock time the current rebalance began
 	rebWindow   int64 // rebalance ns in the current window, finished rebalances
 	windowStart int64 // Clock time the current window began
@@ -200,9 +201,17 @@ func (w *Worker) Revoked(parts []int32, now int64) {
 	for _, p := range parts {
 		w.part(p).owned = false
 	}
-	if !w.rebalancing {
+	if !w.rebalancing && !w.closing {
 		w.rebalancing, w.since = true, now
 	}
+}
+
+// Closing says the client is about to leave the group: the revocation
+// that follows is not a rebalance of the run.
+func (w *Worker) Closing() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.closing = true
 }
 
 // Consumed counts a batch consumed at Clock time now and returns how many

@@ -100,6 +100,8 @@ func TestWorkerRebalanceTime(t *testing.T) {
 		t.Errorf("window rebalance %v, want 200ms + 200ms", time.Duration(win.RebalanceNs))
 	}
 	w.Assigned([]int32{0}, 2150*ms)
+	w.Closing()
+	w.Revoked([]int32{0}, 3000*ms) // leaving the group: not a rebalance
 	var tot kperfv1.ConsumeTotals
 	w.Drain(&win, 2100*ms, 3100*ms)
 	w.Totals(&tot)
