@@ -95,6 +95,10 @@ func (s *Server) Info(context.Context, *kperfv1.InfoRequest) (*kperfv1.InfoRespo
 	}, nil
 }
 
+// ReasonShutdown is the end reason of a test stopped because its agent
+// shut down (SIGTERM).
+const ReasonShutdown = "agent shutting down"
+
 // Drain stops a running test as if the controller had sent Stop (it ends
 // with its Final) and refuses new tests.
 func (s *Server) Drain() { s.drainOnce.Do(func() { close(s.draining) }) }
@@ -159,7 +163,7 @@ func (s *Server) Run(stream kperfv1.AgentService_RunServer) error {
 	go func() {
 		select {
 		case <-s.draining:
-			stop.stop("agent shutting down")
+			stop.stop(ReasonShutdown)
 		case <-ctx.Done():
 		}
 	}()

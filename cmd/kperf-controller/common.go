@@ -240,8 +240,8 @@ func signalContext() (context.Context, context.CancelFunc) {
 }
 
 // exitFor maps the outcome of a run, sweep or search to an exit code: 2 for
-// a plan that cannot run, 130 when interrupted (printing any error), 1 for
-// another error, else 0.
+// a plan that cannot run, 130 when interrupted (printing any error), 3 for
+// a partial result the plan does not allow, 1 for another error, else 0.
 func exitFor(ctx context.Context, err error, interrupted bool) int {
 	var pe *controller.PlanError
 	switch {
@@ -252,6 +252,9 @@ func exitFor(ctx context.Context, err error, interrupted bool) int {
 			fail(err)
 		}
 		return exitInterrupted
+	case errors.Is(err, controller.ErrPartial):
+		fail(err)
+		return exitPartial
 	case err != nil:
 		return fail(err)
 	}
