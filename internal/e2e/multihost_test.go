@@ -217,6 +217,13 @@ func TestMultiHost(t *testing.T) {
 	}
 
 	t.Run("bad input", func(t *testing.T) {
+		// Without --insecure, TLS or a token, an agent does not listen on its network.
+		refused := agents[0].ns.Command(ctx, filepath.Join(binDir, "kperf-agent"), "--listen", agents[0].ns.Addr.String()+":7071")
+		out, err := refused.CombinedOutput()
+		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 || !strings.Contains(lastLine(string(out)), "--insecure") {
+			t.Errorf("agent on %s:7071 without --insecure: %v, %q; want exit 2 naming --insecure", agents[0].ns.Addr, err, out)
+		}
+
 		all := strings.Join(mapAgents(agents, mhAgent.addr), " ")
 		for _, tc := range []struct {
 			name    string
@@ -309,11 +316,12 @@ func startKafkaOn(t *testing.T, host string) string {
 }
 
 // startAgentIn starts kperf-agent in a's namespace on its address and
-// waits until it serves.
+// waits until it serves. The agents listen beyond loopback without TLS or
+// a token: --insecure, as on a throwaway network.
 func startAgentIn(t *testing.T, ctx context.Context, a mhAgent) {
 	t.Helper()
 	ready := filepath.Join(t.TempDir(), "addr")
-	cmd := a.ns.Command(ctx, filepath.Join(binDir, "kperf-agent"), "--listen", a.addr(), "--ready-file", ready)
+	cmd := a.ns.Command(ctx, filepath.Join(binDir, "kperf-agent"), "--listen", a.addr(), "--insecure", "--ready-file", ready)
 	var log syncBuffer
 	cmd.Stdout, cmd.Stderr = &log, &log
 	if err := cmd.Start(); err != nil {
