@@ -126,7 +126,7 @@ func TestMultiHost(t *testing.T) {
 	kafkaReady := time.Since(began)
 
 	for _, a := range agents {
-		startAgentIn(t, ctx, a)
+		startAgentIn(ctx, t, a)
 	}
 	agentsReady := time.Since(began)
 	t.Logf("network %v, broker %v, agents %v after start", netReady.Round(time.Millisecond), kafkaReady.Round(time.Millisecond), agentsReady.Round(time.Millisecond))
@@ -318,7 +318,7 @@ func startKafkaOn(t *testing.T, host string) string {
 // startAgentIn starts kperf-agent in a's namespace on its address and
 // waits until it serves. The agents listen beyond loopback without TLS or
 // a token: --insecure, as on a throwaway network.
-func startAgentIn(t *testing.T, ctx context.Context, a mhAgent) {
+func startAgentIn(ctx context.Context, t *testing.T, a mhAgent) {
 	t.Helper()
 	ready := filepath.Join(t.TempDir(), "addr")
 	cmd := a.ns.Command(ctx, filepath.Join(binDir, "kperf-agent"), "--listen", a.addr(), "--insecure", "--ready-file", ready)

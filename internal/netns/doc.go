@@ -8,4 +8,9 @@
 // remove what a crashed earlier run left behind and Leftovers can show
 // that nothing leaked. Only one Network per prefix exists at a time on a
 // machine: New waits for the previous holder to close.
+//
+// The namespaces reach each other through the bridge, so a host that
+// filters bridged traffic (br_netfilter loaded with a FORWARD policy of
+// DROP, as Docker sets up) keeps them apart; they still reach the bridge's
+// own address.
 package netns

@@ -13,7 +13,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -144,9 +143,6 @@ func usable(subnet netip.Prefix, a netip.Addr) bool {
 	return a != netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
 }
 
-// Bridge is the name of the bridge interface.
-func (n *Network) Bridge() string { return n.bridge }
-
 // Addr is the bridge's address: the root namespace's address on the
 // subnet, where servers the namespaces should reach listen.
 func (n *Network) Addr() netip.Addr { return n.addr.Addr() }
@@ -216,13 +212,6 @@ func (ns *Namespace) SetEtc(file, content string) error {
 		return fmt.Errorf("netns: %w", err)
 	}
 	return nil
-}
-
-// Namespaces returns the namespaces added so far.
-func (n *Network) Namespaces() []*Namespace {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return slices.Clone(n.spaces)
 }
 
 // Close kills the processes still running in the namespaces, deletes the
