@@ -284,7 +284,7 @@ func startKafkaOn(t *testing.T, host string) string {
 	run := filepath.Join(os.TempDir(), "kperf-e2e-"+mhPrefix+"-kafka")
 	kafka := func(args ...string) *exec.Cmd {
 		cmd := exec.Command("../../scripts/kafka", args...)
-		cmd.Env = append(os.Environ(), "KPERF_KAFKA_RUN="+run, "KPERF_KAFKA_HOST="+host)
+		cmd.Env = append(os.Environ(), "KPERF_KAFKA_RUN="+run, "KPERF_KAFKA_HOST="+host, "KPERF_KAFKA_HEAP=-Xms256m -Xmx512m")
 		return cmd
 	}
 	if out, err := kafka("down").CombinedOutput(); err != nil {
