@@ -118,7 +118,7 @@ func TestLostAgent(t *testing.T) {
 				t.Fatal(err)
 			}
 			gs := grpc.NewServer()
-			kperfv1.RegisterAgentServiceServer(gs, agent.New())
+			kperfv1.RegisterAgentServiceServer(gs, agent.New(agent.WithVersion("test")))
 			go gs.Serve(lis)
 			defer gs.Stop()
 			var killed time.Time

@@ -130,3 +130,32 @@ func TestDiscoveryUsageErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestMixedVersions: agents of different builds are listed, and both
+// agents and run fail naming each version and where it runs.
+func TestMixedVersions(t *testing.T) {
+	a := fmt.Sprintf("127.0.0.1:%d", startAgent(t)) // v-test
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- agent.Serve(ctx, lis, agent.New(agent.WithVersion("v-other"))) }()
+	t.Cleanup(func() { cancel(); <-done })
+	b := lis.Addr().String()
+	want := fmt.Sprintf("agents run different kperf versions: v-other on %s; v-test on %s; run one version everywhere", b, a)
+
+	var code int
+	var out string
+	errOut := captureStderr(t, func() { out = captureStdout(t, func() { code = agentsCmd([]string{"--agents", a + "," + b}) }) })
+	if code != exitFailed || !strings.Contains(errOut, want) || !strings.Contains(out, "v-other") || !strings.Contains(out, "v-test") {
+		t.Fatalf("agents: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
+	errOut = captureStderr(t, func() {
+		code = runCmd([]string{"--agents", a + "," + b, "--bootstrap-servers", "127.0.0.1:1", "--out", t.TempDir()})
+	})
+	if code != exitFailed || !strings.Contains(errOut, want) {
+		t.Fatalf("run: exit %d, stderr %q", code, errOut)
+	}
+}
