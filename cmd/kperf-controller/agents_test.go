@@ -36,13 +36,19 @@ func captureStdout(t *testing.T, f func()) string {
 // its port.
 func startAgent(t *testing.T) int {
 	t.Helper()
+	return startAgentVersion(t, "v-test")
+}
+
+// startAgentVersion is startAgent for an agent of build version.
+func startAgentVersion(t *testing.T, version string) int {
+	t.Helper()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- agent.Serve(ctx, lis, agent.New(agent.WithVersion("v-test"))) }()
+	go func() { done <- agent.Serve(ctx, lis, agent.New(agent.WithVersion(version))) }()
 	t.Cleanup(func() { cancel(); <-done })
 	return lis.Addr().(*net.TCPAddr).Port
 }
@@ -135,15 +141,7 @@ func TestDiscoveryUsageErrors(t *testing.T) {
 // agents and run fail naming each version and where it runs.
 func TestMixedVersions(t *testing.T) {
 	a := fmt.Sprintf("127.0.0.1:%d", startAgent(t)) // v-test
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- agent.Serve(ctx, lis, agent.New(agent.WithVersion("v-other"))) }()
-	t.Cleanup(func() { cancel(); <-done })
-	b := lis.Addr().String()
+	b := fmt.Sprintf("127.0.0.1:%d", startAgentVersion(t, "v-other"))
 	want := fmt.Sprintf("agents run different kperf versions: v-other on %s; v-test on %s; run one version everywhere", b, a)
 
 	var code int
