@@ -84,7 +84,7 @@ func TestAgentsDiscovery(t *testing.T) {
 
 	// The real resolver: localhost is 127.0.0.1 (and maybe ::1, skipped
 	// when nothing answers there).
-	code, out, errOut := run("--agents", fmt.Sprintf("dns:///localhost:%d", port), "--dial-timeout", "1s")
+	code, out, errOut := run("--agents", fmt.Sprintf("dns:///localhost:%d", port), "--dial-timeout", "5s")
 	if code != exitOK || !lists(out) {
 		t.Fatalf("agents dns:///localhost: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
 	}
@@ -94,16 +94,16 @@ func TestAgentsDiscovery(t *testing.T) {
 	old := resolver
 	resolver = &localhostResolver{}
 	defer func() { resolver = old }()
-	code, out, errOut = run("--agents", fmt.Sprintf("dns:///localhost:%d", port), "--dial-timeout", "1s", "--expect-agents", "1")
+	code, out, errOut = run("--agents", fmt.Sprintf("dns:///localhost:%d", port), "--dial-timeout", "5s", "--expect-agents", "1")
 	if code != exitOK || !lists(out) || strings.Contains(out, "[::1]") ||
 		!strings.Contains(errOut, fmt.Sprintf("skipped agent [::1]:%d", port)) || !strings.Contains(errOut, "found 1 agents: "+addr) {
 		t.Fatalf("agents with ::1: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
 	}
 
 	// Waiting for more agents than answer fails after the timeout.
-	code, _, errOut = run("--agents", fmt.Sprintf("dns:///localhost:%d", port), "--dial-timeout", "500ms",
-		"--expect-agents", "2", "--discovery-timeout", "1s")
-	if code != exitFailed || !strings.Contains(errOut, "found 1 of 2 agents after 1s: ["+addr+"]") {
+	code, _, errOut = run("--agents", fmt.Sprintf("dns:///localhost:%d", port), "--dial-timeout", "2s",
+		"--expect-agents", "2", "--discovery-timeout", "4s")
+	if code != exitFailed || !strings.Contains(errOut, "found 1 of 2 agents after 4s: ["+addr+"]") {
 		t.Fatalf("expect 2: exit %d, stderr %q", code, errOut)
 	}
 
