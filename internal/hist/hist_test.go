@@ -193,25 +193,3 @@ func TestZigZagRoundTrip(t *testing.T) {
 		}
 	}
 }
-
-func FuzzAddV2(f *testing.F) {
-	var h Hist
-	for _, v := range latencies(9, 100, 1e6) {
-		h.Record(v)
-	}
-	f.Add(h.AppendV2(nil))
-	f.Fuzz(func(t *testing.T, b []byte) {
-		var dst Hist
-		if err := dst.AddV2(b, 0, 0); err != nil {
-			return
-		}
-		// Whatever decoded must re-encode and decode to the same counts.
-		var again Hist
-		if err := again.AddV2(dst.AppendV2(nil), 0, 0); err != nil {
-			t.Fatalf("re-decode: %v", err)
-		}
-		if again.counts != dst.counts {
-			t.Fatal("round trip changed counts")
-		}
-	})
-}
