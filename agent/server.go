@@ -99,6 +99,9 @@ func (s *Server) Run(stream kperfv1.AgentService_RunServer) error {
 	defer s.busy.Store(false)
 
 	first, err := recvWithin(stream, prepareTimeout)
+	if errors.Is(err, io.EOF) {
+		return status.Error(codes.InvalidArgument, "stream closed before Prepare")
+	}
 	if err != nil {
 		return err
 	}
