@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"os"
 	"runtime"
@@ -175,9 +176,15 @@ func (s *Server) check(a *kperfv1.Assignment) error {
 	case a.GetDriver() != "" && !slices.Contains(drivers, a.GetDriver()):
 		return fmt.Errorf("driver %q not supported (agent has %v)", a.GetDriver(), drivers)
 	}
+	if j := a.GetJitter(); !(j >= 0 && j <= 1) {
+		return fmt.Errorf("jitter %v outside 0..1", j)
+	}
 	for i, w := range a.GetWorkers() {
 		if w.GetNumRecords() <= 0 && a.GetDurationNs() <= 0 {
 			return fmt.Errorf("worker %d has neither a record count nor a duration", i)
+		}
+		if r := w.GetRatePerSec(); math.IsNaN(r) || math.IsInf(r, 0) {
+			return fmt.Errorf("worker %d rate %v records/s is not a finite number", i, r)
 		}
 	}
 	return nil
