@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 
@@ -45,6 +46,9 @@ type Options struct {
 	Log hclog.Logger
 	// DialTimeout bounds reaching each agent; default 10 s.
 	DialTimeout time.Duration
+	// DialOptions add transport security and credentials for reaching
+	// agents (see internal/grpcauth); plaintext without them.
+	DialOptions []grpc.DialOption
 	// ReadyTimeout bounds preparing the agents; default 60 s.
 	ReadyTimeout time.Duration
 	// Version is the controller's build version.
@@ -121,7 +125,7 @@ func Run(ctx context.Context, spec *kperfv1.TestPlan, o Options) (*report.Summar
 		return nil, err
 	}
 
-	conns, err := dialAll(ctx, agents, o.DialTimeout)
+	conns, err := dialAll(ctx, agents, o.DialTimeout, o.DialOptions...)
 	if err != nil {
 		return nil, err
 	}
