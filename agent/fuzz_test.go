@@ -25,7 +25,7 @@ import (
 const fuzzTopic = "fuzz"
 
 // fuzzLimits keep each fuzzed run small, so an exec takes milliseconds.
-var fuzzLimits = Limits{MaxWorkers: 4, MaxRecordSize: 4096, MaxBufferBytes: 64 << 20}
+var fuzzLimits = Limits{MaxWorkers: 4, MaxRecordSize: 4096, MaxBufferBytes: 64 << 20, MaxDuration: time.Minute}
 
 // encodeRunRequests turns messages into the fuzz input format that
 // decodeRunRequests reads: per message a 2-byte length, a pause byte
