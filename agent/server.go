@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"os"
 	"runtime"
@@ -117,6 +118,9 @@ func (s *Server) Run(stream kperfv1.AgentService_RunServer) error {
 	}
 
 	first, err := recvWithin(stream, prepareTimeout)
+	if errors.Is(err, io.EOF) {
+		return status.Error(codes.InvalidArgument, "stream closed before Prepare")
+	}
 	if err != nil {
 		return err
 	}
@@ -201,9 +205,15 @@ func (s *Server) check(a *kperfv1.Assignment) error {
 	case s.limits.MaxDuration > 0 && time.Duration(a.GetDurationNs()) > s.limits.MaxDuration:
 		return fmt.Errorf("duration %v is over the agent limit %v (kperf-agent --max-duration)", time.Duration(a.GetDurationNs()), s.limits.MaxDuration)
 	}
+	if j := a.GetJitter(); !(j >= 0 && j <= 1) {
+		return fmt.Errorf("jitter %v outside 0..1", j)
+	}
 	for i, w := range a.GetWorkers() {
 		if w.GetNumRecords() <= 0 && a.GetDurationNs() <= 0 {
 			return fmt.Errorf("worker %d has neither a record count nor a duration", i)
+		}
+		if r := w.GetRatePerSec(); math.IsNaN(r) || math.IsInf(r, 0) {
+			return fmt.Errorf("worker %d rate %v records/s is not a finite number", i, r)
 		}
 		// A counted, rate-limited worker's length is known up front.
 		if rate := w.GetRatePerSec(); s.limits.MaxDuration > 0 && a.GetDurationNs() <= 0 && rate > 0 {

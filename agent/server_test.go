@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"math"
 	"net"
 	"strings"
 	"testing"
@@ -129,12 +130,19 @@ func TestRunRejectsBadPrepare(t *testing.T) {
 	tooManyRecords := assignment(broker)
 	tooManyRecords.DurationNs = 0
 	tooManyRecords.Workers[0].NumRecords = 1e9 // at 500/s: 23 days
+	infRate := assignment(broker)
+	infRate.Workers[0].RatePerSec = math.Inf(1)
+	nanJitter := assignment(broker)
+	nanJitter.Jitter = math.NaN()
 	tests := []struct {
 		name string
-		req  *kperfv1.RunRequest
+		req  *kperfv1.RunRequest // nil: close the stream without a message
 		code codes.Code
 		want string
 	}{
+		{name: "closed before prepare", req: nil, code: codes.InvalidArgument, want: "before Prepare"},
+		{name: "infinite worker rate", req: prepareMsg(infRate), code: codes.InvalidArgument, want: "worker 0 rate"},
+		{name: "NaN jitter", req: prepareMsg(nanJitter), code: codes.InvalidArgument, want: "jitter"},
 		{name: "other protocol", req: &kperfv1.RunRequest{Msg: &kperfv1.RunRequest_Prepare{Prepare: &kperfv1.Prepare{ProtocolVersion: 99, Assignment: assignment(broker)}}}, code: codes.FailedPrecondition, want: "protocol"},
 		{name: "start before prepare", req: &kperfv1.RunRequest{Msg: &kperfv1.RunRequest_Start{Start: &kperfv1.Start{}}}, code: codes.InvalidArgument, want: "Prepare"},
 		{name: "over the worker limit", req: prepareMsg(tooMany), code: codes.InvalidArgument, want: "workers"},
@@ -152,7 +160,11 @@ func TestRunRejectsBadPrepare(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			stream.Send(tc.req)
+			if tc.req != nil {
+				stream.Send(tc.req)
+			} else {
+				stream.CloseSend()
+			}
 			_, err = stream.Recv()
 			if status.Code(err) != tc.code || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("Recv error = %v, want code %v naming %q", err, tc.code, tc.want)
