@@ -16,6 +16,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/kperf/kperf/agent"
+	"github.com/kperf/kperf/internal/metrics"
 )
 
 // version is stamped at build time with -ldflags "-X main.version=...".
@@ -50,6 +51,7 @@ Flags:
 	fs.IntVar(&limits.MaxRecordSize, "max-record-size", limits.MaxRecordSize, "largest record size in bytes a test may ask for")
 	fs.Int64Var(&limits.MaxBufferBytes, "max-buffer-bytes", limits.MaxBufferBytes, "most producer buffer.memory, summed over a test's workers")
 	showVersion := fs.Bool("version", false, "print the version and exit")
+	mf := metrics.BindFlags(fs, metrics.EnvAddr("PORT_METRICS"))
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -63,6 +65,10 @@ Flags:
 	if *showVersion {
 		fmt.Println(version)
 		return 0
+	}
+	if err := mf.Check(); err != nil {
+		fmt.Fprintf(os.Stderr, "kperf-agent: %v\n", err)
+		return 2
 	}
 	if limits.MaxWorkers < 1 || limits.MaxRecordSize < 1 || limits.MaxBufferBytes < 1 {
 		fmt.Fprintln(os.Stderr, "kperf-agent: --max-workers, --max-record-size and --max-buffer-bytes must be positive")
@@ -98,8 +104,15 @@ Flags:
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	srv := agent.New(agent.WithLogger(log), agent.WithLimits(limits), agent.WithVersion(version))
+	ms, err := metrics.StartAgent(ctx, mf, srv, log)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "kperf-agent: %v\n", err)
+		return 1
+	}
+	defer ms.Close()
 	log.Info("serving", "addr", lis.Addr().String(), "version", version)
-	if err := agent.Serve(ctx, lis, agent.New(agent.WithLogger(log), agent.WithLimits(limits), agent.WithVersion(version))); err != nil {
+	if err := agent.Serve(ctx, lis, srv); err != nil {
 		log.Error("serve", "error", err)
 		return 1
 	}
