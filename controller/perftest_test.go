@@ -23,6 +23,7 @@ func TestParsePerfTestEveryFlag(t *testing.T) {
 		"--throughput", "-1", "--producer-props", "acks=all", "client.id=c1", "--producer.config", cfg,
 		"--print-metrics", "--bootstrap-server", "b1:9092,b2:9092", "--reporting-interval", "1000",
 		"--random-seed", "7", "--agents", "h1:7070, h2:7070", "--out", "/tmp/x", "--key-distribution", "none",
+		"--metrics-addr", ":9091", "--pprof",
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -38,6 +39,9 @@ func TestParsePerfTestEveryFlag(t *testing.T) {
 	}
 	if !pt.PrintMetrics || !pt.AgentsGiven || strings.Join(pt.Agents, ",") != "h1:7070,h2:7070" || pt.OutDir != "/tmp/x" {
 		t.Errorf("print metrics %v, agents %v %q, out %q", pt.PrintMetrics, pt.AgentsGiven, pt.Agents, pt.OutDir)
+	}
+	if pt.MetricsAddr != ":9091" || !pt.Pprof {
+		t.Errorf("metrics addr %q, pprof %v; want :9091, true", pt.MetricsAddr, pt.Pprof)
 	}
 	if _, err := Resolve(pt.Spec); err != nil {
 		t.Errorf("Resolve: %v", err)
