@@ -90,8 +90,12 @@ func NewMonitor() *Monitor {
 	return &Monitor{st: MonitorStatus{Runs: map[string]int64{}}}
 }
 
-// Status returns a snapshot.
+// Status returns a snapshot; a nil *Monitor's is idle with nothing
+// counted.
 func (m *Monitor) Status() MonitorStatus {
+	if m == nil {
+		return MonitorStatus{}
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	s := m.st
