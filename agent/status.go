@@ -2,6 +2,7 @@ package agent
 
 import (
 	"errors"
+	"fmt"
 	"maps"
 	"sync"
 	"time"
@@ -50,11 +51,16 @@ const (
 	EndDone = "done"
 	// EndStopped: the controller sent Stop.
 	EndStopped = "stopped"
+	// EndShutdown: the agent shut down (SIGTERM) during the run, which
+	// stopped it gracefully.
+	EndShutdown = "shutdown"
+	// EndMaxDuration: the agent's --max-duration cap stopped the run.
+	EndMaxDuration = "max_duration"
 	// EndStalled: records stayed in flight with none acked past the stall
 	// limit.
 	EndStalled = "stalled"
-	// EndLeaseLost: the controller's stream broke or went quiet, or the
-	// agent shut down.
+	// EndLeaseLost: the controller's stream broke or went quiet (or the
+	// run was cancelled before it started).
 	EndLeaseLost = "lease_lost"
 	// EndDeadline: the hard deadline (planned end plus grace) passed.
 	EndDeadline = "deadline"
@@ -188,6 +194,26 @@ func (m *monitor) finish(reason string) {
 	}
 	m.st.State, m.st.Workers, m.st.InFlight, m.st.RatePerSec = StateIdle, 0, 0, 0
 	m.runs[reason]++
+}
+
+// Ends lists every end reason, for exporters that show each one.
+var Ends = []string{EndDone, EndStopped, EndShutdown, EndMaxDuration, EndStalled, EndLeaseLost, EndDeadline, EndRejected, EndFailed}
+
+// maxDurationReason is the Final reason of a run stopped by the
+// --max-duration cap d.
+func maxDurationReason(d time.Duration) string {
+	return fmt.Sprintf("agent limit reached: ran for --max-duration %v", d)
+}
+
+// stopEnd classifies a graceful stop by its reason.
+func stopEnd(reason string, maxDuration time.Duration) string {
+	switch {
+	case reason == ReasonShutdown:
+		return EndShutdown
+	case maxDuration > 0 && reason == maxDurationReason(maxDuration):
+		return EndMaxDuration
+	}
+	return EndStopped
 }
 
 // errHardDeadline is the cause of a run cancelled by its hard deadline.

@@ -31,7 +31,7 @@ func agentsCmd(args []string) int {
 	if code != 0 {
 		return code
 	}
-	infos, err := controller.Info(context.Background(), addrs, *timeout)
+	infos, err := controller.Info(context.Background(), addrs, *timeout, discovery.dialOpts...)
 	if err != nil {
 		return fail(err)
 	}

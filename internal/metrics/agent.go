@@ -31,7 +31,7 @@ func NewAgentCollector(src AgentSource) prometheus.Collector {
 		acked:    d("records_acked_total", "Records acknowledged by Kafka, over all runs (updated every reporting interval)."),
 		failed:   d("records_failed_total", "Records that failed, by error kind (Kafka error name or client error), over all runs (updated every reporting interval).", "kind"),
 		bytes:    d("bytes_acked_total", "Record value bytes acknowledged by Kafka, over all runs (updated every reporting interval)."),
-		runs:     d("runs_total", "Finished runs by end reason: done, stopped, stalled, lease_lost, deadline, rejected, failed.", "reason"),
+		runs:     d("runs_total", "Finished runs by end reason: done, stopped, shutdown, max_duration, stalled, lease_lost, deadline, rejected, failed.", "reason"),
 		rate:     d("records_per_second", "Acknowledged records per second over the last full reporting interval; 0 when idle."),
 		inFlight: d("records_in_flight", "Records sent and not yet acknowledged or failed, at the last reporting interval; 0 when idle."),
 		state:    d("run_state", "1 for the agent's current state (idle, preparing, running, stopping), 0 for the others.", "state"),
@@ -61,7 +61,7 @@ func (c *agentCollector) Collect(ch chan<- prometheus.Metric) {
 	for kind, n := range s.Errors {
 		counter(c.failed, n, kind)
 	}
-	for _, reason := range []string{agent.EndDone, agent.EndStopped, agent.EndStalled, agent.EndLeaseLost, agent.EndDeadline, agent.EndRejected, agent.EndFailed} {
+	for _, reason := range agent.Ends {
 		counter(c.runs, s.Runs[reason], reason)
 	}
 	gauge(c.rate, s.RatePerSec)
