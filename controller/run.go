@@ -144,6 +144,13 @@ func Run(ctx context.Context, spec *kperfv1.TestPlan, o Options) (s *report.Summ
 			c.conn.Close()
 		}
 	}()
+	infos := make([]*kperfv1.InfoResponse, len(conns))
+	for i, c := range conns {
+		infos[i] = c.info
+	}
+	if err := SameVersion(agents, infos); err != nil {
+		return nil, err
+	}
 	for _, c := range conns {
 		if c.info.GetBusy() {
 			return nil, &AgentError{c.addr, errors.New("busy with another test")}
