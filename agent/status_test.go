@@ -173,3 +173,44 @@ func TestEndReason(t *testing.T) {
 		}
 	}
 }
+
+func TestStopEnd(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		reason string
+		max    time.Duration
+		want   string
+	}{
+		{"stopped by controller", time.Hour, EndStopped},
+		{ReasonShutdown, time.Hour, EndShutdown},
+		{maxDurationReason(time.Hour), time.Hour, EndMaxDuration},
+		{maxDurationReason(time.Minute), time.Hour, EndStopped},
+	} {
+		if got := stopEnd(tc.reason, tc.max); got != tc.want {
+			t.Errorf("stopEnd(%q, %v) = %q, want %q", tc.reason, tc.max, got, tc.want)
+		}
+	}
+}
+
+// TestStatusCountsCapsAndShutdown checks the end reasons of runs stopped by
+// --max-duration and by the agent shutting down.
+func TestStatusCountsCapsAndShutdown(t *testing.T) {
+	limits := DefaultLimits()
+	limits.MaxDuration = time.Second
+	client, srv := startAgentServer(t, WithLimits(limits))
+	broker := startBroker(t, "t")
+	a := assignment(broker)
+	a.DurationNs = 0
+	a.Workers[0] = &kperfv1.WorkerAssignment{RatePerSec: 0, NumRecords: 1 << 40} // unlimited: length unknown up front
+	f := runToFinal(t, client, a, nil)
+	waitState(t, srv, StateIdle)
+	if st := srv.Status(); st.Runs[EndMaxDuration] != 1 || st.Acked != f.GetTotals().GetAcked() {
+		t.Errorf("after --max-duration stopped the run: runs %v acked %d, want max_duration 1 and the Final's %d", st.Runs, st.Acked, f.GetTotals().GetAcked())
+	}
+	client2, srv2 := startAgentServer(t)
+	runToFinal(t, client2, assignment(broker), func() { time.AfterFunc(300*time.Millisecond, srv2.Drain) })
+	waitState(t, srv2, StateIdle)
+	if st := srv2.Status(); st.Runs[EndShutdown] != 1 || len(st.Runs) != 1 {
+		t.Errorf("after a drained run: runs %v, want shutdown 1", st.Runs)
+	}
+}
