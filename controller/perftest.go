@@ -32,6 +32,9 @@ type PerfTest struct {
 	AgentFlags map[string]string
 	// OutDir is kperf's --out.
 	OutDir string
+	// MetricsAddr and Pprof are kperf's --metrics-addr and --pprof.
+	MetricsAddr string
+	Pprof       bool
 	// Help is -h or --help.
 	Help bool
 }
@@ -58,7 +61,7 @@ var perfFlags = map[string]perfArg{
 	"transactional-id": argValue, "transaction-duration-ms": argValue, "warmup-records": argValue,
 	"payload-monotonic": argBool, "record-key-range": argValue, "key-distribution": argValue,
 	// kperf's own.
-	"agents": argValue, "out": argValue, "help": argBool,
+	"agents": argValue, "out": argValue, "help": argBool, "metrics-addr": argValue, "pprof": argBool,
 	"expect-agents": argValue, "discovery-timeout": argValue, "dial-timeout": argValue,
 	"tls-ca": argValue, "tls-cert": argValue, "tls-key": argValue, "tls-server-name": argValue,
 	"token-file": argValue, "insecure": argBool,
@@ -113,7 +116,7 @@ func resolvePerfFlag(name string) (string, error) {
 // ParsePerfTest reads kafka-producer-perf-test's arguments, as the Java tool
 // parses them (argparse4j: "--name value", "--name=value", unambiguous
 // prefixes, several values after --producer-props/--command-property), plus
-// kperf's --agents and --out. The producer config file is read here:
+// kperf's --agents, --out, --metrics-addr and --pprof. The producer config file is read here:
 // properties on the command line override it, and --bootstrap-server
 // overrides both. Every error means bad arguments.
 func ParsePerfTest(args []string) (*PerfTest, error) {
@@ -283,7 +286,8 @@ func ParsePerfTest(args []string) (*PerfTest, error) {
 		spec.ProducerProps = props
 	}
 
-	pt := &PerfTest{Spec: spec, PrintMetrics: seen["print-metrics"], OutDir: vals["out"], AgentFlags: map[string]string{}}
+	pt := &PerfTest{Spec: spec, PrintMetrics: seen["print-metrics"], OutDir: vals["out"], AgentFlags: map[string]string{},
+		MetricsAddr: vals["metrics-addr"], Pprof: seen["pprof"]}
 	if v, ok := vals["agents"]; ok {
 		pt.AgentsGiven, pt.Agents = true, v
 		if strings.Trim(v, ", ") == "" {

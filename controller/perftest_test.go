@@ -25,6 +25,7 @@ func TestParsePerfTestEveryFlag(t *testing.T) {
 		"--print-metrics", "--bootstrap-server", "b1:9092,b2:9092", "--reporting-interval", "1000",
 		"--random-seed", "7", "--agents", "h1:7070, h2:7070", "--out", "/tmp/x", "--key-distribution", "none",
 		"--expect-agents", "2", "--tls-ca", "ca.pem", "--insecure",
+		"--metrics-addr", ":9091", "--pprof",
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -45,6 +46,9 @@ func TestParsePerfTestEveryFlag(t *testing.T) {
 	if _, err := ParsePerfTest([]string{"--topic", "t", "--num-records", "1", "--throughput", "1", "--record-size", "1",
 		"--bootstrap-server", "b:1", "--tls-ca", "ca.pem"}); err == nil || err.Error() != "--tls-ca needs --agents" {
 		t.Errorf("--tls-ca without --agents: %v", err)
+	}
+	if pt.MetricsAddr != ":9091" || !pt.Pprof {
+		t.Errorf("metrics addr %q, pprof %v; want :9091, true", pt.MetricsAddr, pt.Pprof)
 	}
 	if _, err := Resolve(pt.Spec); err != nil {
 		t.Errorf("Resolve: %v", err)

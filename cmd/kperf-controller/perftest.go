@@ -16,6 +16,7 @@ import (
 	"github.com/kperf/kperf/controller"
 	"github.com/kperf/kperf/controller/local"
 	"github.com/kperf/kperf/controller/report"
+	"github.com/kperf/kperf/internal/metrics"
 )
 
 const perfTestUsage = `Usage: kperf-controller producer-perf-test --topic TOPIC --num-records N
@@ -63,6 +64,8 @@ Flags (--name value or --name=value; unambiguous prefixes work):
                                    --tls-ca, --tls-cert, --tls-key, --tls-server-name,
                                    --token-file, --insecure as for 'run' 
   --out DIR                        results directory
+  --metrics-addr HOST:PORT         serve Prometheus /metrics (kperf_controller_*) while running
+  --pprof                          also serve /debug/pprof/ on --metrics-addr
 Not supported (exit 2): --transactional-id, --transaction-duration-ms, transactional.id,
 --warmup-records, --payload-monotonic, --record-key-range, --key-distribution other than none.
 `
@@ -93,7 +96,17 @@ func perfTest(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if _, err := controller.Resolve(spec); err != nil {
 		return errf(exitUsage, "%v", err)
 	}
+	mf := &metrics.Flags{Addr: pt.MetricsAddr, Pprof: pt.Pprof}
+	if err := mf.Check(); err != nil {
+		return errf(exitUsage, "%v", err)
+	}
 	log := hclog.New(&hclog.LoggerOptions{Name: "kperf-controller", Level: hclog.Warn, Output: stderr})
+	mon := controller.NewMonitor()
+	ms, err := metrics.StartController(ctx, mf, mon, log)
+	if err != nil {
+		return errf(exitFailed, "%v", err)
+	}
+	defer ms.Close()
 	var agents []string
 	var dialOpts []grpc.DialOption
 	dialTimeout := 10 * time.Second
@@ -132,7 +145,7 @@ func perfTest(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintf(stderr, "Reading payloads from: %s\nNumber of messages read: %d\n", f, len(payloads))
 	}
 	s, err := controller.Run(ctx, spec, controller.Options{
-		Agents: agents, OutDir: pt.OutDir, Stdout: stdout, Details: stderr, Log: log, Version: version,
+		Agents: agents, OutDir: pt.OutDir, Stdout: stdout, Details: stderr, Log: log, Version: version, Monitor: mon,
 		DialTimeout: dialTimeout, DialOptions: dialOpts,
 	})
 	if s != nil && pt.PrintMetrics {
