@@ -367,7 +367,7 @@ func checkMarathonApp(t *testing.T, app marathonApp, imgs images, insecure bool)
 		case hc.Protocol == "MESOS_TCP" && hc.PortIndex != nil && *hc.PortIndex == 0 && hc.Port == nil:
 			mesosTCP++
 		default:
-			t.Errorf("health check %+v: want only a MESOS_TCP check on portIndex 0 (grpc)", hc)
+			t.Errorf("health check %s (portIndex %s, port %s): want only a MESOS_TCP check on portIndex 0 (grpc)", hc.Protocol, intOrNone(hc.PortIndex), intOrNone(hc.Port))
 		}
 	}
 	if mesosTCP != 1 {
@@ -376,7 +376,7 @@ func checkMarathonApp(t *testing.T, app marathonApp, imgs images, insecure bool)
 	us := app.UpgradeStrategy
 	if us == nil || us.MaximumOverCapacity == nil || us.MinimumHealthCapacity == nil ||
 		*us.MaximumOverCapacity != 0 || *us.MinimumHealthCapacity >= 1 {
-		t.Errorf("upgradeStrategy %+v: want maximumOverCapacity 0 and minimumHealthCapacity below 1, so an upgrade stops old agents first when every host already runs one", us)
+		t.Errorf("upgradeStrategy %s: want maximumOverCapacity 0 and minimumHealthCapacity below 1, so an upgrade stops old agents first when every host already runs one", mustJSON(us))
 	}
 
 	if app.Cmd != "" {
@@ -522,6 +522,21 @@ func TestDCOSControllerJobs(t *testing.T) {
 			}
 		})
 	}
+}
+
+func intOrNone(p *int) string {
+	if p == nil {
+		return "none"
+	}
+	return strconv.Itoa(*p)
+}
+
+func mustJSON(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err.Error()
+	}
+	return string(b)
 }
 
 func mustRead(t *testing.T, p string) []byte {
