@@ -133,8 +133,15 @@ const graceAfterEnd = 60 * time.Second
 // run starts the workers at the wall-clock time at, reports every interval,
 // and ends with Final. It returns when every worker has stopped and its
 // client is closed.
-func (r *runner) run(ctx context.Context, stream kperfv1.AgentService_RunServer, at int64, stopped <-chan struct{}, log hclog.Logger) error {
+func (r *runner) run(ctx context.Context, stream kperfv1.AgentService_RunServer, at int64, stop *stopSignal, maxDuration time.Duration, log hclog.Logger) error {
 	start := r.clock.FromWall(at)
+	if maxDuration > 0 {
+		// The agent's own cap on a run's length, whatever the plan says.
+		t := time.AfterFunc(time.Duration(start-r.clock.Now())+maxDuration, func() {
+			stop.stop(fmt.Sprintf("agent limit reached: ran for --max-duration %v", maxDuration))
+		})
+		defer t.Stop()
+	}
 	var end int64
 	if d := r.a.GetDurationNs(); d > 0 {
 		end = start + d
@@ -155,7 +162,7 @@ func (r *runner) run(ctx context.Context, stream kperfv1.AgentService_RunServer,
 	}
 	go func() {
 		select {
-		case <-stopped:
+		case <-stop.ch:
 			stopSending()
 		case <-sendCtx.Done():
 		}
@@ -248,8 +255,8 @@ func (r *runner) run(ctx context.Context, stream kperfv1.AgentService_RunServer,
 		reason = stalled.Error()
 	case ctx.Err() != nil:
 		reason = context.Cause(ctx).Error()
-	case isClosed(stopped):
-		reason = "stopped by controller"
+	case isClosed(stop.ch):
+		reason = stop.reason
 	}
 	log.Info("finished", "reason", reason, "acked", totals.Acked, "failed", totals.Failed)
 	return stream.Send(&kperfv1.RunResponse{Msg: &kperfv1.RunResponse_Final{Final: &kperfv1.Final{

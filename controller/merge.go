@@ -26,11 +26,12 @@ type merger struct {
 	pending map[int64]*window
 	next    int64
 	done    []int64 // per agent: intervals it sent in all, -1 while running
+	got     []int64 // per agent: intervals received
 	emit    func(*window) error
 }
 
 func newMerger(agents int, emit func(*window) error) *merger {
-	m := &merger{agents: agents, pending: map[int64]*window{}, done: make([]int64, agents), emit: emit}
+	m := &merger{agents: agents, pending: map[int64]*window{}, done: make([]int64, agents), got: make([]int64, agents), emit: emit}
 	for i := range m.done {
 		m.done[i] = -1
 	}
@@ -60,6 +61,7 @@ func (m *merger) add(agent int, iv *kperfv1.Interval) error {
 		}
 	}
 	w.seen[agent] = true
+	m.got[agent]++
 	w.agents++
 	w.start = min(w.start, iv.GetStartUnixNano())
 	w.end = max(w.end, iv.GetEndUnixNano())
@@ -81,6 +83,9 @@ func (m *merger) add(agent int, iv *kperfv1.Interval) error {
 	}
 	return m.flush()
 }
+
+// received returns how many intervals agent has delivered.
+func (m *merger) received(agent int) int64 { return m.got[agent] }
 
 // finish records that agent sent intervals intervals in all.
 func (m *merger) finish(agent int, intervals int64) error {

@@ -24,9 +24,12 @@ type PerfTest struct {
 	Spec *kperfv1.TestPlan
 	// PrintMetrics is --print-metrics.
 	PrintMetrics bool
-	// Agents is kperf's --agents; AgentsGiven says the flag was given.
-	Agents      []string
+	// Agents is kperf's --agents as given (host:port list, dns:/// or
+	// srv: entries); AgentsGiven says the flag was given.
+	Agents      string
 	AgentsGiven bool
+	// AgentFlags are the PerfAgentFlags given, by name.
+	AgentFlags map[string]string
 	// OutDir is kperf's --out.
 	OutDir string
 	// Help is -h or --help.
@@ -56,7 +59,14 @@ var perfFlags = map[string]perfArg{
 	"payload-monotonic": argBool, "record-key-range": argValue, "key-distribution": argValue,
 	// kperf's own.
 	"agents": argValue, "out": argValue, "help": argBool,
+	"expect-agents": argValue, "discovery-timeout": argValue, "dial-timeout": argValue,
+	"tls-ca": argValue, "tls-cert": argValue, "tls-key": argValue, "tls-server-name": argValue,
+	"token-file": argValue, "insecure": argBool,
 }
+
+// PerfAgentFlags are kperf's flags, beside --agents, for finding and
+// reaching agents; producer-perf-test passes them on as given.
+var PerfAgentFlags = []string{"expect-agents", "discovery-timeout", "dial-timeout", "tls-ca", "tls-cert", "tls-key", "tls-server-name", "token-file", "insecure"}
 
 // perfUnsupported are the Java tool's options kperf cannot honour.
 var perfUnsupported = map[string]string{
@@ -273,16 +283,19 @@ func ParsePerfTest(args []string) (*PerfTest, error) {
 		spec.ProducerProps = props
 	}
 
-	pt := &PerfTest{Spec: spec, PrintMetrics: seen["print-metrics"], OutDir: vals["out"]}
+	pt := &PerfTest{Spec: spec, PrintMetrics: seen["print-metrics"], OutDir: vals["out"], AgentFlags: map[string]string{}}
 	if v, ok := vals["agents"]; ok {
-		pt.AgentsGiven = true
-		for _, a := range strings.Split(v, ",") {
-			if a = strings.TrimSpace(a); a != "" {
-				pt.Agents = append(pt.Agents, a)
-			}
-		}
-		if len(pt.Agents) == 0 {
+		pt.AgentsGiven, pt.Agents = true, v
+		if strings.Trim(v, ", ") == "" {
 			return nil, fmt.Errorf("--agents %q lists no agent: want host:port,host:port,...", v)
+		}
+	}
+	for _, name := range PerfAgentFlags {
+		if v, ok := vals[name]; ok {
+			if !pt.AgentsGiven {
+				return nil, fmt.Errorf("--%s needs --agents", name)
+			}
+			pt.AgentFlags[name] = v
 		}
 	}
 	return pt, nil

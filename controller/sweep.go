@@ -453,7 +453,7 @@ func runSweepStep(ctx context.Context, runStep RunFunc, st *SweepStep, sw *Sweep
 		warm.Duration = sw.Warmup.String()
 		warm.NumRecords = proto.Int64(0)
 		o.Progress.Note(fmt.Sprintf("  warm-up %v", sw.Warmup))
-		wo := Options{Agents: o.Agents, OutDir: scratch, Log: o.Log, DialTimeout: o.DialTimeout,
+		wo := Options{Agents: o.Agents, OutDir: scratch, Log: o.Log, DialTimeout: o.DialTimeout, DialOptions: o.DialOptions,
 			ReadyTimeout: o.ReadyTimeout, Version: o.Version}
 		s, err := runStep(ctx, warm, wo)
 		if err != nil && !errors.Is(err, ErrDeliveryMismatch) {

@@ -3,12 +3,15 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"google.golang.org/grpc"
 
 	"github.com/kperf/kperf/controller"
 	"github.com/kperf/kperf/controller/local"
@@ -54,7 +57,11 @@ Flags (--name value or --name=value; unambiguous prefixes work):
                                    lines (kperf's names, not the Java client's)
   --reporting-interval MS          interval of the periodic lines (default 5000)
   --random-seed N                  seed of payloads
-  --agents host:port,...           kperf agents to run on (default: one in this process)
+  --agents host:port,...           kperf agents to run on (default: one in this process);
+                                   also dns:///name:port and srv:_service._proto.domain, with
+                                   --expect-agents, --discovery-timeout, --dial-timeout, and
+                                   --tls-ca, --tls-cert, --tls-key, --tls-server-name,
+                                   --token-file, --insecure as for 'run' 
   --out DIR                        results directory
 Not supported (exit 2): --transactional-id, --transaction-duration-ms, transactional.id,
 --warmup-records, --payload-monotonic, --record-key-range, --key-distribution other than none.
@@ -87,8 +94,26 @@ func perfTest(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return errf(exitUsage, "%v", err)
 	}
 	log := hclog.New(&hclog.LoggerOptions{Name: "kperf-controller", Level: hclog.Warn, Output: stderr})
-	agents := pt.Agents
-	if !pt.AgentsGiven {
+	var agents []string
+	var dialOpts []grpc.DialOption
+	dialTimeout := 10 * time.Second
+	if pt.AgentsGiven {
+		// kperf's agent flags, parsed as run parses them.
+		fs := flag.NewFlagSet("producer-perf-test", flag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		d := bindDiscoveryFlags(fs)
+		fs.DurationVar(&dialTimeout, "dial-timeout", dialTimeout, "")
+		for name, v := range pt.AgentFlags {
+			if err := fs.Set(name, v); err != nil {
+				return errf(exitUsage, "--%s %s: %v", name, v, err)
+			}
+		}
+		var code int
+		if agents, code = d.find(pt.Agents, dialTimeout); code != 0 {
+			return code
+		}
+		dialOpts = d.dialOpts
+	} else {
 		env, err := local.Start(1, false, version, log)
 		if err != nil {
 			return errf(exitFailed, "%v", err)
@@ -108,6 +133,7 @@ func perfTest(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	s, err := controller.Run(ctx, spec, controller.Options{
 		Agents: agents, OutDir: pt.OutDir, Stdout: stdout, Details: stderr, Log: log, Version: version,
+		DialTimeout: dialTimeout, DialOptions: dialOpts,
 	})
 	if s != nil && pt.PrintMetrics {
 		report.PrintMetrics(stdout, s)
@@ -121,6 +147,9 @@ func perfTest(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return exitInterrupted
 	case errors.As(err, &pe):
 		return errf(exitUsage, "%v", err)
+	case errors.Is(err, controller.ErrPartial):
+		errf(exitPartial, "%v", err)
+		return exitPartial
 	case err != nil:
 		return errf(exitFailed, "%v", err)
 	case s.Interrupted:
