@@ -87,7 +87,8 @@ func imageNames(t *testing.T) images {
 
 var (
 	agentValueFlags = []string{"listen", "health-listen", "metrics-addr", "tls-cert", "tls-key", "tls-ca",
-		"token-file", "log-level", "max-workers", "max-record-size", "max-buffer-bytes", "max-duration", "ready-file"}
+		"token-file", "log-level", "max-workers", "max-record-size", "max-buffer-bytes", "max-duration", "ready-file",
+		"drain-timeout"}
 	agentBoolFlags = []string{"pprof", "insecure", "log-json", "version"}
 
 	controllerValueFlags = []string{"f", "agents", "local", "out", "dial-timeout", "expect-agents", "discovery-timeout",

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
@@ -365,6 +366,16 @@ func checkAgents(t *testing.T, st *stack, imgs images, insecure bool) *appsv1.De
 		if pr.GRPC.Port != agent.DefaultHealthPort || pr.GRPC.Service != nil && *pr.GRPC.Service != "" {
 			t.Errorf("agent %s probe port %d service %v: want the health port %d, overall health", name, pr.GRPC.Port, pr.GRPC.Service, agent.DefaultHealthPort)
 		}
+	}
+
+	drain := agent.DefaultDrainTimeout
+	if v, ok := args["drain-timeout"]; ok {
+		if drain, err = time.ParseDuration(v); err != nil {
+			t.Errorf("agent --drain-timeout=%s: %v", v, err)
+		}
+	}
+	if g := pod.TerminationGracePeriodSeconds; g == nil || time.Duration(*g)*time.Second <= drain {
+		t.Errorf("agent terminationGracePeriodSeconds %v: want more than the drain timeout %v, so a stopping agent can send its final report", g, drain)
 	}
 
 	checkPodSecurity(t, "agent", pod, c)

@@ -19,9 +19,11 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
+	"github.com/kperf/kperf/agent"
 	"github.com/kperf/kperf/controller"
 	"github.com/kperf/kperf/controller/discover"
 )
@@ -187,7 +189,8 @@ type marathonApp struct {
 		MinimumHealthCapacity *float64 `json:"minimumHealthCapacity"`
 		MaximumOverCapacity   *float64 `json:"maximumOverCapacity"`
 	} `json:"upgradeStrategy"`
-	Labels map[string]string `json:"labels"`
+	Labels                     map[string]string `json:"labels"`
+	TaskKillGracePeriodSeconds float64           `json:"taskKillGracePeriodSeconds"`
 }
 
 // metronomeJob is a DC/OS (Metronome) job definition; unknown keys are
@@ -395,6 +398,15 @@ func checkMarathonApp(t *testing.T, app marathonApp, imgs images, insecure bool)
 		if v, ok := args[f]; ok {
 			t.Errorf("--%s=%s: the agent takes its ports from PORT_GRPC, PORT_HEALTH and PORT_METRICS", f, v)
 		}
+	}
+	drain := agent.DefaultDrainTimeout
+	if v, ok := args["drain-timeout"]; ok {
+		if drain, err = time.ParseDuration(v); err != nil {
+			t.Errorf("--drain-timeout=%s: %v", v, err)
+		}
+	}
+	if g := time.Duration(app.TaskKillGracePeriodSeconds * float64(time.Second)); g <= drain {
+		t.Errorf("taskKillGracePeriodSeconds %v: want more than the agent's drain timeout %v, so a stopping agent can send its final report", app.TaskKillGracePeriodSeconds, drain)
 	}
 	if v, err := strconv.ParseInt(args["max-buffer-bytes"], 10, 64); err != nil || float64(v) >= app.Mem*(1<<20) {
 		t.Errorf("--max-buffer-bytes=%s: want below mem %v MiB", args["max-buffer-bytes"], app.Mem)
