@@ -459,25 +459,7 @@ func checkControllerJob(t *testing.T, st *stack, imgs images, insecure bool) {
 		t.Errorf("controller command %q: want the image's entrypoint (kperf-controller)", c.Command)
 	}
 	argv := expandEnv(t, c)
-	readPlan := func(p string) ([]byte, error) {
-		vol, key, err := mountedFile(pod, c, p)
-		if err != nil {
-			return nil, err
-		}
-		if vol.ConfigMap == nil {
-			return nil, fmt.Errorf("volume %s is not a ConfigMap", vol.Name)
-		}
-		cm, ok := st.configMaps[vol.ConfigMap.Name]
-		if !ok {
-			return nil, fmt.Errorf("ConfigMap %s (volume %s) is not in the kustomization", vol.ConfigMap.Name, vol.Name)
-		}
-		data, ok := cm.Data[key]
-		if !ok {
-			return nil, fmt.Errorf("ConfigMap %s has no key %s", cm.Name, key)
-		}
-		return []byte(data), nil
-	}
-	args, spec, err := parseRunArgs(argv, readPlan)
+	args, spec, err := parseRunArgs(argv, planReader(st, pod, c))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -755,17 +737,34 @@ func TestSweep25Overlay(t *testing.T) {
 // runArgsOf parses the controller container's arguments of st.
 func runArgsOf(t *testing.T, st *stack, job *batchv1.Job, c corev1.Container) (map[string]string, *kperfv1.TestPlan) {
 	t.Helper()
-	args, spec, err := parseRunArgs(expandEnv(t, c), func(p string) ([]byte, error) {
-		vol, key, err := mountedFile(job.Spec.Template.Spec, c, p)
-		if err != nil || vol.ConfigMap == nil || st.configMaps[vol.ConfigMap.Name] == nil {
-			return nil, fmt.Errorf("not on a ConfigMap of the kustomization (%v)", err)
-		}
-		return []byte(st.configMaps[vol.ConfigMap.Name].Data[key]), nil
-	})
+	args, spec, err := parseRunArgs(expandEnv(t, c), planReader(st, job.Spec.Template.Spec, c))
 	if err != nil {
 		t.Fatal(err)
 	}
 	return args, spec
+}
+
+// planReader reads a plan file of container c from the ConfigMap of st
+// that is mounted there.
+func planReader(st *stack, pod corev1.PodSpec, c corev1.Container) func(string) ([]byte, error) {
+	return func(p string) ([]byte, error) {
+		vol, key, err := mountedFile(pod, c, p)
+		if err != nil {
+			return nil, err
+		}
+		if vol.ConfigMap == nil {
+			return nil, fmt.Errorf("volume %s is not a ConfigMap", vol.Name)
+		}
+		cm, ok := st.configMaps[vol.ConfigMap.Name]
+		if !ok {
+			return nil, fmt.Errorf("ConfigMap %s (volume %s) is not in the kustomization", vol.ConfigMap.Name, vol.Name)
+		}
+		data, ok := cm.Data[key]
+		if !ok {
+			return nil, fmt.Errorf("ConfigMap %s has no key %s", cm.Name, key)
+		}
+		return []byte(data), nil
+	}
 }
 
 // TestScalingIsOneNumber changes only the agent count of a copy of k8s/
