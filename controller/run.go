@@ -224,9 +224,13 @@ func Run(ctx context.Context, spec *kperfv1.TestPlan, o Options) (s *report.Summ
 		return nil, fmt.Errorf("write results: %w", err)
 	}
 	o.Progress.Clear()
-	if p.Spec.GetWorkers() > 0 { // consumers alone: no produce lines
+	if p.Spec.GetWorkers() > 0 {
 		fmt.Fprintln(o.Stdout, report.FinalLine(s))
 		report.PrintDetails(o.Details, s)
+	} else { // consumers alone: no produce lines
+		for _, r := range s.PartialReasons {
+			fmt.Fprintf(o.Details, "partial: %s\n", r)
+		}
 	}
 	report.PrintConsume(o.Details, s.Consume)
 	fmt.Fprintf(o.Details, "results in %s\n", o.OutDir)
