@@ -64,6 +64,7 @@ type consumeRun struct {
 	consumedSinceResume     int64
 	bytesSinceResume        int64
 	consumed                int64
+	producedAll             int64 // acked records so far
 	stopSent                bool
 }
 
@@ -190,6 +191,12 @@ func (c *consumeRun) interval(r *run, iv *report.Interval, w *window, ctl []chan
 		Unstamped: cw.unstamped, Consuming: cw.consuming}
 	c.e2e.Add(&cw.e2e)
 	c.consumed += cw.records
+	c.producedAll += w.acked
+	if cw.consuming == 0 && r.plan.Spec.GetWorkers() > 0 {
+		// Waiting consumers fetch nothing, so they know no lag: the backlog
+		// is what was produced since the (pinned) start.
+		iv.Consume.Lag = max(0, c.producedAll-c.consumed)
+	}
 	if n := c.plan.NumRecords; n > 0 && c.consumed >= n && !c.stopSent {
 		// Each agent stops at the count on its own; the others stop here.
 		c.stopSent = true

@@ -15,7 +15,8 @@ type ConsumeInterval struct {
 	// rebalance in the interval.
 	RebalanceMs float64 `json:"rebalance_ms"`
 	// Lag is the records between the consumers' positions and the high
-	// watermarks of their last fetches, at the interval end.
+	// watermarks of their last fetches, at the interval end; before the
+	// consumers begin (start delay, backlog) the records produced so far.
 	Lag        int64 `json:"lag"`
 	Partitions int   `json:"partitions"`
 	// E2E is the end-to-end latency of the interval's stamped records.
@@ -109,7 +110,7 @@ type Consume struct {
 // ConsumeHeader are the consume columns appended to intervals.csv when a
 // run had consumers.
 var ConsumeHeader = []string{"consumed_records", "consumed_bytes", "consumed_records_per_sec", "consumed_mb_per_sec",
-	"fetches", "rebalance_ms", "lag", "e2e_mean_ms", "e2e_p50_ms", "e2e_p99_ms", "e2e_max_ms"}
+	"fetches", "rebalance_ms", "fetch_records_per_sec", "fetch_mb_per_sec", "lag", "e2e_mean_ms", "e2e_p50_ms", "e2e_p99_ms", "e2e_max_ms"}
 
 // consumeColumns returns iv's consume columns.
 func consumeColumns(iv *Interval) []string {
@@ -120,8 +121,10 @@ func consumeColumns(iv *Interval) []string {
 		c = &ConsumeInterval{}
 	}
 	s := iv.EndS - iv.StartS
+	fetchS := max(0, s-c.RebalanceMs/1e3) // the interval outside rebalances
 	return []string{d(c.Records), d(c.Bytes), g(perSec(float64(c.Records), s)), g(perSec(float64(c.Bytes)/(1<<20), s)),
-		d(c.Fetches), g(c.RebalanceMs), d(c.Lag), g(c.E2E.Mean), g(c.E2E.P50), g(c.E2E.P99), g(c.E2E.Max)}
+		d(c.Fetches), g(c.RebalanceMs), g(perSec(float64(c.Records), fetchS)), g(perSec(float64(c.Bytes)/(1<<20), fetchS)),
+		d(c.Lag), g(c.E2E.Mean), g(c.E2E.P50), g(c.E2E.P99), g(c.E2E.Max)}
 }
 
 // ConsumeLine formats an interval's consume side for the live output.

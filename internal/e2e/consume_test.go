@@ -20,6 +20,8 @@ type consumeSummary struct {
 	Records int64 `json:"records"`
 	Consume *struct {
 		GroupID       string  `json:"group_id"`
+		MaxLag        int64   `json:"max_lag"`
+		FinalLag      int64   `json:"final_lag"`
 		Records       int64   `json:"records"`
 		RecordsPerSec float64 `json:"records_per_sec"`
 		E2ERecords    int64   `json:"e2e_records"`
@@ -175,6 +177,10 @@ func TestBacklogDrain(t *testing.T) {
 	// Draining while producing at 3000/s needs more than 3000/s.
 	if b.DrainRecordsPerSec <= 3000 {
 		t.Errorf("drain rate %.0f records/s, want above the 3000 records/s production", b.DrainRecordsPerSec)
+	}
+	// The lag showed the backlog, and ended drained.
+	if s.Consume.MaxLag < 8000 || s.Consume.FinalLag != 0 {
+		t.Errorf("max lag %d, final lag %d; want at least the 8000-record backlog, then 0", s.Consume.MaxLag, s.Consume.FinalLag)
 	}
 	if s.Consume.Records != s.Records || !s.Consume.Check.ExactlyOnce {
 		t.Errorf("consumed %d of %d produced (check %+v), want all exactly once", s.Consume.Records, s.Records, s.Consume.Check)
