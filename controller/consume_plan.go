@@ -2,6 +2,8 @@ package controller
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -134,7 +136,7 @@ func resolveConsumer(p *Plan) []error {
 	}
 	var err error
 	if r.Settings, err = consumer.Parse(r.Props); err != nil {
-		errs = append(errs, fmt.Errorf("plan key consumer: %w", err))
+		errs = append(errs, fmt.Errorf("plan key consumer.%s: %w", badConsumerKey(c, r.Props), err))
 	}
 	if n := c.GetNumRecords(); n < 0 {
 		bad("num_records", "%d is negative", n)
@@ -211,4 +213,27 @@ func stringifySection(top map[string]any, section protoreflect.FieldDescriptor) 
 		}
 	}
 	return nil
+}
+
+// sectionKeyOf maps the consumer properties that have their own plan key
+// to that key.
+var sectionKeyOf = map[string]string{"fetch.min.bytes": "fetch_min_bytes", "fetch.max.bytes": "fetch_max_bytes",
+	"fetch.max.wait.ms": "max_wait", "max.poll.records": "max_poll_records", "auto.offset.reset": "from"}
+
+// badConsumerKey names the plan key of the first property that does not
+// parse on its own: the section's own key when it set the property, else
+// consumer_props (also when only the combination is wrong).
+func badConsumerKey(c *kperfv1.ConsumerPlan, props map[string]string) string {
+	keys := slices.Sorted(maps.Keys(props))
+	for _, k := range keys {
+		if _, err := consumer.Parse(map[string]string{k: props[k]}); err == nil {
+			continue
+		}
+		// A key of the section that is set wrote over consumer_props.
+		if key, ok := sectionKeyOf[k]; ok && c.ProtoReflect().Has(c.ProtoReflect().Descriptor().Fields().ByName(protoreflect.Name(key))) {
+			return key
+		}
+		return "consumer_props"
+	}
+	return "consumer_props"
 }
