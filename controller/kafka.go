@@ -10,6 +10,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/kperf/kperf/agent/producer"
+	"github.com/kperf/kperf/internal/props"
 )
 
 // admin does the controller's own Kafka work: topic setup and end offsets.
@@ -22,9 +25,17 @@ type admin struct {
 // error, not a hang.
 const adminTimeout = 15 * time.Second
 
-func newAdmin(brokers []string) (*admin, error) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.DialTimeout(5*time.Second), kgo.RequestRetries(2),
-		kgo.MetadataMinAge(50*time.Millisecond)) // fresh metadata while waiting for a new topic
+// newAdmin makes the admin client. It connects as the agents' producers
+// do: with the plan's security settings (security.protocol, sasl.*, ssl.*
+// in producer_props), reading the PEM files they name on this machine.
+func newAdmin(brokers []string, sec props.Security) (*admin, error) {
+	secOpts, err := producer.FranzSecurityOpts(sec)
+	if err != nil {
+		return nil, &PlanError{fmt.Errorf("plan key producer_props: %w", err)}
+	}
+	opts := []kgo.Opt{kgo.SeedBrokers(brokers...), kgo.DialTimeout(5 * time.Second), kgo.RequestRetries(2),
+		kgo.MetadataMinAge(50 * time.Millisecond)} // fresh metadata while waiting for a new topic
+	cl, err := kgo.NewClient(append(opts, secOpts...)...)
 	if err != nil {
 		return nil, fmt.Errorf("kafka client: %w", err)
 	}

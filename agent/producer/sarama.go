@@ -106,6 +106,9 @@ func SaramaConfig(s props.Producer, seed int64) *sarama.Config {
 // completions into o.Completer.
 func NewSarama(o SaramaOptions) (Client, error) {
 	cfg := SaramaConfig(o.Settings, o.Seed)
+	if err := saramaSecurity(cfg, o.Settings.Security); err != nil {
+		return nil, err
+	}
 	if o.Tune != nil {
 		o.Tune(cfg)
 	}

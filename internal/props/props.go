@@ -110,6 +110,11 @@ func Parse(m map[string]string) (Producer, error) {
 			sec[k] = m[k]
 			continue
 		}
+		if !slices.Contains(Known(), k) {
+			// Without its value: a mangled sasl.jaas.config can split into
+			// an unknown name and a value holding the password.
+			return Producer{}, fmt.Errorf("producer property %s: unknown property (supported: %s)", k, strings.Join(Known(), ", "))
+		}
 		if err := p.set(k, strings.TrimSpace(m[k])); err != nil {
 			return Producer{}, propError(k, m[k], err)
 		}
@@ -174,8 +179,6 @@ func (p *Producer) set(k, v string) error {
 		}
 		p.ClientID = v
 	case "bootstrap.servers":
-	default:
-		return fmt.Errorf("unknown property (supported: %s)", strings.Join(Known(), ", "))
 	}
 	return err
 }

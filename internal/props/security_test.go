@@ -189,6 +189,9 @@ func TestParseSecurityErrors(t *testing.T) {
 			want: []string{"ssl.keystore.key", "private key does not match"}},
 		{name: "encrypted key", props: sasl("ssl.keystore.key", "-----BEGIN ENCRYPTED PRIVATE KEY-----\nMIIB\n-----END ENCRYPTED PRIVATE KEY-----\n", "ssl.keystore.certificate.chain", cert),
 			want: []string{"ssl.keystore.key", "encrypted"}},
+		{name: "split jaas value is an unknown name, value not shown", props: map[string]string{
+			`org.apache.kafka.common.security.plain.PlainLoginModule required username`: `"u" password="` + secretPassword + `";`},
+			want: []string{"unknown property"}},
 		{name: "bad endpoint algorithm", props: sasl("ssl.endpoint.identification.algorithm", "dns"), want: []string{"ssl.endpoint.identification.algorithm", "https"}},
 	}
 	for _, tc := range tests {
@@ -261,8 +264,22 @@ func handshake(t *testing.T, cfg *tls.Config, serverName, cert, key string, clie
 		scfg.ClientCAs = x509.NewCertPool()
 		scfg.ClientCAs.AddCert(clientCA.cert)
 	}
-	c1, c2 := net.Pipe()
+	// Over loopback TCP, not net.Pipe: a failing side's alert must not
+	// block on an unbuffered write.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	c1, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
 	defer c1.Close()
+	c2, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
 	defer c2.Close()
 	deadline := time.Now().Add(10 * time.Second)
 	srv := tls.Server(c2, scfg)
