@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"strconv"
@@ -52,7 +53,7 @@ func (a *admin) ensureTopic(ctx context.Context, topic string, partitions int32,
 	defer cancel()
 	md, err := a.adm.Metadata(ctx, topic)
 	if err != nil {
-		return 0, 0, fmt.Errorf("kafka unreachable: %w", err)
+		return 0, 0, connectError(err)
 	}
 	td := md.Topics[topic]
 	if errors.Is(td.Err, kerr.UnknownTopicOrPartition) {
@@ -107,6 +108,20 @@ func (a *admin) ensureTopic(ctx context.Context, topic string, partitions int32,
 		}
 	}
 	return len(td.Partitions), maxBytes, nil
+}
+
+// connectError words a failed first contact with Kafka: refused
+// credentials and failed TLS handshakes point at the properties to check.
+func connectError(err error) error {
+	var verify *tls.CertificateVerificationError
+	var alert tls.AlertError
+	switch {
+	case errors.Is(err, kerr.SaslAuthenticationFailed):
+		return fmt.Errorf("authentication failed (check the producer properties sasl.mechanism and sasl.jaas.config): %w", err)
+	case errors.As(err, &verify) || errors.As(err, &alert):
+		return fmt.Errorf("TLS handshake failed (check the producer properties security.protocol and ssl.*): %w", err)
+	}
+	return fmt.Errorf("kafka unreachable: %w", err)
 }
 
 func allLed(ps kadm.PartitionDetails) bool {
