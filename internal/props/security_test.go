@@ -325,6 +325,8 @@ func TestTLSConfig(t *testing.T) {
 	}{
 		{name: "trusted, name matches", props: map[string]string{"ssl.truststore.location": trust}, serverName: "broker.test"},
 		{name: "inline truststore", props: map[string]string{"ssl.truststore.certificates": javaContinued(ca.pem)}, serverName: "broker.test"},
+		{name: "inline truststore, line breaks removed", props: map[string]string{"ssl.truststore.certificates": strings.ReplaceAll(ca.pem, "\n", "")},
+			serverName: "broker.test"},
 		{name: "name differs", props: map[string]string{"ssl.truststore.location": trust}, serverName: "127.0.0.1", wantErr: "certificate"},
 		{name: "name differs, check off", props: map[string]string{"ssl.truststore.location": trust, "ssl.endpoint.identification.algorithm": ""}, serverName: "127.0.0.1"},
 		{name: "wrong CA", props: map[string]string{"ssl.truststore.location": wrongTrust}, serverName: "broker.test", wantErr: "certificate"},
