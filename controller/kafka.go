@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"net"
 	"strconv"
 	"time"
 
@@ -114,11 +115,11 @@ func (a *admin) ensureTopic(ctx context.Context, topic string, partitions int32,
 // credentials and failed TLS handshakes point at the properties to check.
 func connectError(err error) error {
 	var verify *tls.CertificateVerificationError
-	var alert tls.AlertError
+	var op *net.OpError // a TLS alert from the broker is a "remote error"
 	switch {
 	case errors.Is(err, kerr.SaslAuthenticationFailed):
 		return fmt.Errorf("authentication failed (check the producer properties sasl.mechanism and sasl.jaas.config): %w", err)
-	case errors.As(err, &verify) || errors.As(err, &alert):
+	case errors.As(err, &verify) || errors.As(err, &op) && op.Op == "remote error":
 		return fmt.Errorf("TLS handshake failed (check the producer properties security.protocol and ssl.*): %w", err)
 	}
 	return fmt.Errorf("kafka unreachable: %w", err)
