@@ -223,7 +223,7 @@ func (s *Security) parseTLS(get func(string) (string, bool)) error {
 	}
 	for _, k := range []string{"ssl.truststore.password", "ssl.keystore.password"} {
 		if _, ok := get(k); ok {
-			return fmt.Errorf("producer property %s is not used with PEM stores: remove it", k)
+			return fmt.Errorf("producer property %s: kperf reads PEM stores, which take no password; convert a JKS or PKCS12 store to PEM, set its type to PEM and remove %s", k, k)
 		}
 	}
 	if _, ok := get("ssl.key.password"); ok {
