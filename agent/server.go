@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"os"
 	"runtime"
@@ -33,11 +34,14 @@ type Limits struct {
 	MaxWorkers     int
 	MaxRecordSize  int
 	MaxBufferBytes int64
+	// MaxDuration bounds one run: a plan whose length is known to exceed
+	// it is refused, and a run of unknown length is stopped when it passes.
+	MaxDuration time.Duration
 }
 
 // DefaultLimits returns the caps used when none are configured.
 func DefaultLimits() Limits {
-	return Limits{MaxWorkers: 256, MaxRecordSize: 16 << 20, MaxBufferBytes: 4 << 30}
+	return Limits{MaxWorkers: 256, MaxRecordSize: 16 << 20, MaxBufferBytes: 4 << 30, MaxDuration: 24 * time.Hour}
 }
 
 // Option configures a Server.
@@ -59,11 +63,16 @@ type Server struct {
 	limits  Limits
 	version string
 	busy    atomic.Bool
+	mon     *monitor
+	// draining is closed when the agent shuts down: a running test stops
+	// and sends its Final, and new tests are refused.
+	draining  chan struct{}
+	drainOnce sync.Once
 }
 
 // New returns an agent server.
 func New(opts ...Option) *Server {
-	s := &Server{log: hclog.NewNullLogger(), limits: DefaultLimits(), version: "dev"}
+	s := &Server{log: hclog.NewNullLogger(), limits: DefaultLimits(), version: "dev", mon: newMonitor(), draining: make(chan struct{})}
 	for _, o := range opts {
 		o(s)
 	}
@@ -88,17 +97,39 @@ func (s *Server) Info(context.Context, *kperfv1.InfoRequest) (*kperfv1.InfoRespo
 	}, nil
 }
 
+// ReasonShutdown is the end reason of a test stopped because its agent
+// shut down (SIGTERM).
+const ReasonShutdown = "agent shutting down"
+
+// Drain stops a running test as if the controller had sent Stop (it ends
+// with its Final) and refuses new tests.
+func (s *Server) Drain() { s.drainOnce.Do(func() { close(s.draining) }) }
+
 // prepareTimeout bounds the wait for the first message of a Run stream.
 const prepareTimeout = 30 * time.Second
 
+// Status returns a snapshot of the agent's state and counters for
+// monitoring. It is safe for concurrent use and costs the producers
+// nothing: it reads what the agent keeps per interval.
+func (s *Server) Status() Status { return s.mon.status() }
+
 // Run runs one test: Prepare, Ready, Start, intervals, Final.
-func (s *Server) Run(stream kperfv1.AgentService_RunServer) error {
+func (s *Server) Run(stream kperfv1.AgentService_RunServer) (err error) {
 	if !s.busy.CompareAndSwap(false, true) {
 		return status.Error(codes.FailedPrecondition, "agent busy: another test is running")
 	}
 	defer s.busy.Store(false)
+	if isClosed(s.draining) {
+		return status.Error(codes.Unavailable, "agent is shutting down")
+	}
+	s.mon.preparing()
+	var r *runner
+	defer func() { s.mon.finish(endReason(err, r)) }()
 
 	first, err := recvWithin(stream, prepareTimeout)
+	if errors.Is(err, io.EOF) {
+		return status.Error(codes.InvalidArgument, "stream closed before Prepare")
+	}
 	if err != nil {
 		return err
 	}
@@ -126,11 +157,12 @@ func (s *Server) Run(stream kperfv1.AgentService_RunServer) error {
 	ctx, cancel := context.WithCancelCause(stream.Context())
 	defer cancel(nil)
 	began := time.Now()
-	r, err := prepare(ctx, a, settings, log)
+	r, err = prepare(ctx, a, settings, log)
 	if err != nil {
 		return status.Error(codes.Unavailable, err.Error())
 	}
 	defer r.close()
+	s.mon.attach(r)
 	log.Info("prepared", "workers", len(r.workers), "took", time.Since(began))
 	if err := stream.Send(&kperfv1.RunResponse{Msg: &kperfv1.RunResponse_Ready{Ready: &kperfv1.Ready{PrepareNs: int64(time.Since(began))}}}); err != nil {
 		return err
@@ -140,16 +172,43 @@ func (s *Server) Run(stream kperfv1.AgentService_RunServer) error {
 	// runs the test and does all the sending.
 	lease := time.Duration(a.GetLeaseTimeoutNs())
 	starts := make(chan int64, 1)
-	stopped := make(chan struct{})
-	go readController(stream, lease, starts, stopped, cancel)
+	stop := newStopSignal()
+	go readController(stream, lease, starts, stop, cancel)
+	go func() {
+		select {
+		case <-s.draining:
+			stop.stop(ReasonShutdown)
+		case <-ctx.Done():
+		}
+	}()
 
 	var at int64
 	select {
 	case at = <-starts:
+	case <-stop.ch:
+		return status.Errorf(codes.Canceled, "run ended before start: %s", stop.reason)
 	case <-ctx.Done():
 		return status.Errorf(codes.Canceled, "run ended before start: %v", context.Cause(ctx))
 	}
-	return r.run(ctx, stream, at, stopped, log)
+	return r.run(ctx, stream, at, stop, s.limits.MaxDuration, log)
+}
+
+// endReason classifies how a run ended, for Status.Runs: by the runner's
+// own reason once it ran, else by the error's gRPC code.
+func endReason(err error, r *runner) string {
+	switch {
+	case r != nil && r.endReason != "":
+		return r.endReason
+	case err == nil:
+		return EndDone
+	}
+	switch status.Code(err) {
+	case codes.InvalidArgument, codes.FailedPrecondition:
+		return EndRejected
+	case codes.Canceled:
+		return EndLeaseLost
+	}
+	return EndFailed
 }
 
 // check applies the agent's limits to an assignment.
@@ -171,10 +230,25 @@ func (s *Server) check(a *kperfv1.Assignment) error {
 		return fmt.Errorf("interval %v too short", time.Duration(a.GetIntervalNs()))
 	case a.GetDriver() != "" && !slices.Contains(drivers, a.GetDriver()):
 		return fmt.Errorf("driver %q not supported (agent has %v)", a.GetDriver(), drivers)
+	case s.limits.MaxDuration > 0 && time.Duration(a.GetDurationNs()) > s.limits.MaxDuration:
+		return fmt.Errorf("duration %v is over the agent limit %v (kperf-agent --max-duration)", time.Duration(a.GetDurationNs()), s.limits.MaxDuration)
+	}
+	if j := a.GetJitter(); !(j >= 0 && j <= 1) {
+		return fmt.Errorf("jitter %v outside 0..1", j)
 	}
 	for i, w := range a.GetWorkers() {
 		if w.GetNumRecords() <= 0 && a.GetDurationNs() <= 0 {
 			return fmt.Errorf("worker %d has neither a record count nor a duration", i)
+		}
+		if r := w.GetRatePerSec(); math.IsNaN(r) || math.IsInf(r, 0) {
+			return fmt.Errorf("worker %d rate %v records/s is not a finite number", i, r)
+		}
+		// A counted, rate-limited worker's length is known up front.
+		if rate := w.GetRatePerSec(); s.limits.MaxDuration > 0 && a.GetDurationNs() <= 0 && rate > 0 {
+			if d := time.Duration(float64(w.GetNumRecords()) / rate * float64(time.Second)); d > s.limits.MaxDuration {
+				return fmt.Errorf("worker %d: %d records at %g records/s take %v, over the agent limit %v (kperf-agent --max-duration)",
+					i, w.GetNumRecords(), rate, d.Round(time.Second), s.limits.MaxDuration)
+			}
 		}
 	}
 	return nil
@@ -199,10 +273,26 @@ func recvWithin(stream kperfv1.AgentService_RunServer, d time.Duration) (*kperfv
 	}
 }
 
+// stopSignal stops a run gracefully, once, for the first reason given.
+type stopSignal struct {
+	once   sync.Once
+	ch     chan struct{}
+	reason string // set before ch is closed
+}
+
+func newStopSignal() *stopSignal { return &stopSignal{ch: make(chan struct{})} }
+
+func (s *stopSignal) stop(reason string) {
+	s.once.Do(func() {
+		s.reason = reason
+		close(s.ch)
+	})
+}
+
 // readController reads the controller's messages until the stream ends.
 // Every message renews the lease; when the lease expires or the stream
-// breaks, the run is cancelled. Stop closes stopped.
-func readController(stream kperfv1.AgentService_RunServer, lease time.Duration, starts chan<- int64, stopped chan<- struct{}, cancel context.CancelCauseFunc) {
+// breaks, the run is cancelled. Stop stops the run gracefully.
+func readController(stream kperfv1.AgentService_RunServer, lease time.Duration, starts chan<- int64, stop *stopSignal, cancel context.CancelCauseFunc) {
 	msgs := make(chan *kperfv1.RunRequest)
 	errc := make(chan error, 1)
 	go func() {
@@ -221,7 +311,6 @@ func readController(stream kperfv1.AgentService_RunServer, lease time.Duration, 
 	}()
 	timer := time.NewTimer(lease)
 	defer timer.Stop()
-	var stopOnce sync.Once
 	for {
 		select {
 		case m := <-msgs:
@@ -233,7 +322,7 @@ func readController(stream kperfv1.AgentService_RunServer, lease time.Duration, 
 				default:
 				}
 			case m.GetStop() != nil:
-				stopOnce.Do(func() { close(stopped) })
+				stop.stop("stopped by controller")
 			}
 		case err := <-errc:
 			if errors.Is(err, io.EOF) {

@@ -4,11 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
+	"strings"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/status"
 
 	"github.com/kperf/kperf/agent"
 	kperfv1 "github.com/kperf/kperf/api/proto/kperf/v1"
@@ -35,13 +39,14 @@ type agentConn struct {
 // maxMessageBytes bounds gRPC messages (payload files travel in Prepare).
 const maxMessageBytes = 256 << 20
 
-// dialAgent connects to addr and checks that it is a usable agent.
-func dialAgent(ctx context.Context, addr string, timeout time.Duration) (*agentConn, error) {
-	conn, err := grpc.NewClient(addr,
+// dialAgent connects to addr and checks that it is a usable agent. opts
+// add transport security and credentials (plaintext without them).
+func dialAgent(ctx context.Context, addr string, timeout time.Duration, opts ...grpc.DialOption) (*agentConn, error) {
+	conn, err := grpc.NewClient(addr, append([]grpc.DialOption{
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 10 * time.Second, Timeout: 5 * time.Second}),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxMessageBytes), grpc.MaxCallSendMsgSize(maxMessageBytes)),
-	)
+	}, opts...)...)
 	if err != nil {
 		return nil, &AgentError{addr, fmt.Errorf("bad address: %w", err)}
 	}
@@ -56,9 +61,9 @@ func dialAgent(ctx context.Context, addr string, timeout time.Duration) (*agentC
 	if err != nil {
 		conn.Close()
 		if errors.Is(ictx.Err(), context.DeadlineExceeded) {
-			return nil, &AgentError{addr, fmt.Errorf("unreachable after %v", timeout)}
+			return nil, &AgentError{addr, fmt.Errorf("unreachable after %v: %s", timeout, connError(err))}
 		}
-		return nil, &AgentError{addr, fmt.Errorf("info: %w", err)}
+		return nil, &AgentError{addr, fmt.Errorf("info: %s", connError(err))}
 	}
 	if v := a.info.GetProtocolVersion(); v != agent.ProtocolVersion {
 		conn.Close()
@@ -67,11 +72,47 @@ func dialAgent(ctx context.Context, addr string, timeout time.Duration) (*agentC
 	return a, nil
 }
 
+// connError shortens a gRPC connection error to its cause: the TLS
+// handshake's complaint, or the last connection error.
+func connError(err error) string {
+	msg := status.Convert(err).Message()
+	if _, cause, ok := strings.Cut(msg, "authentication handshake failed: "); ok {
+		return "TLS handshake failed: " + strings.TrimRight(cause, `"`)
+	}
+	for _, p := range []string{"latest balancer error: ", "connection error: desc = "} {
+		msg = strings.TrimPrefix(msg, p)
+	}
+	msg = strings.Trim(msg, `"`)
+	if strings.Contains(msg, "error reading server preface") {
+		msg += " (an agent serving TLS closes plaintext connections: give --tls-ca)"
+	}
+	return msg
+}
+
+// SameVersion checks that the agents at addrs, described by infos, run
+// the same kperf build: numbers from mixed builds are not comparable. The
+// error lists what was found.
+func SameVersion(addrs []string, infos []*kperfv1.InfoResponse) error {
+	byVersion := map[string][]string{}
+	for i, in := range infos {
+		v := in.GetVersion()
+		byVersion[v] = append(byVersion[v], addrs[i])
+	}
+	if len(byVersion) < 2 {
+		return nil
+	}
+	var found []string
+	for _, v := range slices.Sorted(maps.Keys(byVersion)) {
+		found = append(found, fmt.Sprintf("%s on %s", v, strings.Join(byVersion[v], ",")))
+	}
+	return fmt.Errorf("agents run different kperf versions: %s; run one version everywhere", strings.Join(found, "; "))
+}
+
 // Info fetches the description of every agent at addrs; errors name the
 // agent.
-func Info(ctx context.Context, addrs []string, timeout time.Duration) ([]*kperfv1.InfoResponse, error) {
+func Info(ctx context.Context, addrs []string, timeout time.Duration, opts ...grpc.DialOption) ([]*kperfv1.InfoResponse, error) {
 	out := make([]*kperfv1.InfoResponse, len(addrs))
-	conns, err := dialAll(ctx, addrs, timeout)
+	conns, err := dialAll(ctx, addrs, timeout, opts...)
 	if err != nil {
 		return nil, err
 	}
@@ -84,8 +125,8 @@ func Info(ctx context.Context, addrs []string, timeout time.Duration) ([]*kperfv
 
 // Ping connects to the agent at addr and checks that it answers Info
 // within timeout and speaks this controller's protocol.
-func Ping(ctx context.Context, addr string, timeout time.Duration) error {
-	c, err := dialAgent(ctx, addr, timeout)
+func Ping(ctx context.Context, addr string, timeout time.Duration, opts ...grpc.DialOption) error {
+	c, err := dialAgent(ctx, addr, timeout, opts...)
 	if err != nil {
 		return err
 	}
@@ -93,13 +134,13 @@ func Ping(ctx context.Context, addr string, timeout time.Duration) error {
 }
 
 // dialAll connects to every agent in parallel.
-func dialAll(ctx context.Context, addrs []string, timeout time.Duration) ([]*agentConn, error) {
+func dialAll(ctx context.Context, addrs []string, timeout time.Duration, opts ...grpc.DialOption) ([]*agentConn, error) {
 	out := make([]*agentConn, len(addrs))
 	errs := make([]error, len(addrs))
 	done := make(chan int)
 	for i, addr := range addrs {
 		go func() {
-			out[i], errs[i] = dialAgent(ctx, addr, timeout)
+			out[i], errs[i] = dialAgent(ctx, addr, timeout, opts...)
 			done <- i
 		}()
 	}

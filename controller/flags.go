@@ -33,7 +33,8 @@ var planUsage = map[string]string{
 	"interval":           "reporting interval (default " + DefaultInterval + ")",
 	"jitter":             "random spread of send ticks, 0..1 of the tick period (default 0)",
 	"seed":               "seed for payloads and jitter (default 1)",
-	"lease_timeout":      "agents stop when the controller is silent this long (default " + DefaultLeaseTimeout + ")",
+	"lease_timeout":      "agents stop when the controller is silent this long, and the controller counts an agent silent this long as lost (default " + DefaultLeaseTimeout + ", or twice --interval)",
+	"allow_partial":      "exit 0 rather than 3 when an agent is lost mid-run (the results still say partial)",
 	"sweep":              "sweep axis KEY=V1,V2,...: run once per combination of the axes' values (repeatable; keys: agents, workers, record-size, throughput, acks, compression, batch-size, linger, partitions, driver); replaces the file's axes",
 }
 
@@ -91,6 +92,11 @@ func (v *planValue) String() string {
 		return ""
 	}
 	return strings.Join(v.vals, " ")
+}
+
+// IsBoolFlag lets a bool plan key be given as a bare --flag.
+func (v *planValue) IsBoolFlag() bool {
+	return v.fd.Kind() == protoreflect.BoolKind && !v.fd.IsList() && !v.fd.IsMap()
 }
 
 func (v *planValue) Set(s string) error {

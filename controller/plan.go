@@ -250,6 +250,8 @@ func Resolve(spec *kperfv1.TestPlan) (*Plan, error) {
 	}
 	if p.LeaseTimeout, err = time.ParseDuration(s.GetLeaseTimeout()); err != nil || p.LeaseTimeout < time.Second {
 		bad("lease_timeout", "%q: want a Go duration of at least 1s", s.GetLeaseTimeout())
+	} else if p.Interval > 0 && p.LeaseTimeout < 2*p.Interval {
+		bad("lease_timeout", "%v: must be at least twice interval %v (agents report once per interval)", p.LeaseTimeout, p.Interval)
 	}
 	if n := s.GetPartitions(); n < 1 {
 		bad("partitions", "%d: must be at least 1", n)
@@ -297,7 +299,7 @@ const (
 	DefaultDuration     = "5s"
 	DefaultPartitions   = 6
 	DefaultInterval     = "1s"
-	DefaultLeaseTimeout = "10s"
+	DefaultLeaseTimeout = "5s" // or twice the interval, when longer
 )
 
 func setDefaults(s *kperfv1.TestPlan) {
@@ -352,6 +354,11 @@ func setDefaults(s *kperfv1.TestPlan) {
 	}
 	if s.LeaseTimeout == "" {
 		s.LeaseTimeout = DefaultLeaseTimeout
+		// Agents report once per interval: a long interval needs a longer
+		// lease than the default.
+		if iv, err := time.ParseDuration(s.GetInterval()); err == nil && 2*iv > 5*time.Second {
+			s.LeaseTimeout = (2 * iv).String()
+		}
 	}
 }
 

@@ -145,13 +145,13 @@ func TestResolveDefaults(t *testing.T) {
 		Interval:          "1s",
 		Jitter:            proto.Float64(0),
 		Seed:              proto.Int64(1),
-		LeaseTimeout:      "10s",
+		LeaseTimeout:      "5s",
 	}
 	if diff := cmp.Diff(want, p.Spec, protocmp.Transform()); diff != "" {
 		t.Errorf("Resolve(empty).Spec mismatch (-want +got):\n%s", diff)
 	}
-	if p.Duration != 5*time.Second || p.Interval != time.Second || p.LeaseTimeout != 10*time.Second {
-		t.Errorf("Resolve(empty) durations = %v, %v, %v, want 5s, 1s, 10s", p.Duration, p.Interval, p.LeaseTimeout)
+	if p.Duration != 5*time.Second || p.Interval != time.Second || p.LeaseTimeout != 5*time.Second {
+		t.Errorf("Resolve(empty) durations = %v, %v, %v, want 5s, 1s, 5s", p.Duration, p.Interval, p.LeaseTimeout)
 	}
 	if got := p.RatePerSec(); got != 5000 {
 		t.Errorf("RatePerSec() = %v, want 5000", got)

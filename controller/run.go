@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
@@ -27,6 +28,11 @@ import (
 // ErrDeliveryMismatch means the acked records and the growth of the
 // topic's end offsets differ, or some records sent were never resolved.
 var ErrDeliveryMismatch = errors.New("delivery check failed: acked records do not match the broker's end-offset growth, or records were left unresolved (see the delivery check line)")
+
+// ErrPartial means some agent did not run its share to the end (lost
+// mid-run, or shut down) and the plan does not set allow_partial. The
+// summary says which agent and when.
+var ErrPartial = errors.New("partial result: not every agent ran its share to the end (see the partial lines; plan key allow_partial accepts such results)")
 
 // Options configure Run.
 type Options struct {
@@ -47,10 +53,16 @@ type Options struct {
 	Log hclog.Logger
 	// DialTimeout bounds reaching each agent; default 10 s.
 	DialTimeout time.Duration
+	// DialOptions add transport security and credentials for reaching
+	// agents (see internal/grpcauth); plaintext without them.
+	DialOptions []grpc.DialOption
 	// ReadyTimeout bounds preparing the agents; default 60 s.
 	ReadyTimeout time.Duration
 	// Version is the controller's build version.
 	Version string
+	// Monitor, when set, is kept up to date with the run's state and merged
+	// counters (for the Prometheus exporter).
+	Monitor *Monitor
 }
 
 func (o *Options) defaults() {
@@ -92,8 +104,10 @@ func (p *Plan) finalGrace() time.Duration {
 // When ctx is cancelled the agents are stopped, and the partial results are
 // reported as interrupted. A delivery mismatch returns the summary and
 // ErrDeliveryMismatch.
-func Run(ctx context.Context, spec *kperfv1.TestPlan, o Options) (*report.Summary, error) {
+func Run(ctx context.Context, spec *kperfv1.TestPlan, o Options) (s *report.Summary, err error) {
 	o.defaults()
+	o.Monitor.begin()
+	defer func() { o.Monitor.end(resultOf(ctx, s, err)) }()
 	p, err := Resolve(spec)
 	if err != nil {
 		return nil, err
@@ -123,7 +137,7 @@ func Run(ctx context.Context, spec *kperfv1.TestPlan, o Options) (*report.Summar
 		return nil, err
 	}
 
-	conns, err := dialAll(ctx, agents, o.DialTimeout)
+	conns, err := dialAll(ctx, agents, o.DialTimeout, o.DialOptions...)
 	if err != nil {
 		return nil, err
 	}
@@ -132,6 +146,13 @@ func Run(ctx context.Context, spec *kperfv1.TestPlan, o Options) (*report.Summar
 			c.conn.Close()
 		}
 	}()
+	infos := make([]*kperfv1.InfoResponse, len(conns))
+	for i, c := range conns {
+		infos[i] = c.info
+	}
+	if err := SameVersion(agents, infos); err != nil {
+		return nil, err
+	}
 	for _, c := range conns {
 		if c.info.GetBusy() {
 			return nil, &AgentError{c.addr, errors.New("busy with another test")}
@@ -163,14 +184,30 @@ func Run(ctx context.Context, spec *kperfv1.TestPlan, o Options) (*report.Summar
 		return nil, fmt.Errorf("results directory: %w", err)
 	}
 	r := &run{o: o, plan: p, conns: conns, runID: newRunID()}
-	s, err := r.execute(ctx, assignments)
+	s, err = r.execute(ctx, assignments)
 	if err != nil {
 		return nil, err
 	}
+	o.Monitor.setState(RunStopping)
 	s.Partitions = partitions
 	after, offErr := adm.settledEndOffsets(context.WithoutCancel(ctx), p.Spec.GetTopic(), before, s.Records)
-	s.DeliveryCheck = report.Delivery{Acked: s.Records, BrokerOffsetDelta: after - before, Unresolved: s.Sent - s.Records - s.Failed}
-	s.DeliveryCheck.OK = offErr == nil && s.Records == after-before && s.DeliveryCheck.Unresolved == 0
+	s.DeliveryCheck = report.Delivery{Acked: s.Records, BrokerOffsetDelta: after - before}
+	anyLost := false
+	for _, a := range s.Agents {
+		if a.Lost {
+			anyLost = true
+			continue // its records in flight when it was lost are in no count
+		}
+		s.DeliveryCheck.Unresolved += a.Sent - a.Records - a.Failed
+	}
+	if anyLost {
+		// A lost agent's last acks never arrived: every acked record must
+		// be on the broker, and more may be.
+		s.DeliveryCheck.Unaccounted = max(0, after-before-s.Records)
+		s.DeliveryCheck.OK = offErr == nil && s.Records <= after-before && s.DeliveryCheck.Unresolved == 0
+	} else {
+		s.DeliveryCheck.OK = offErr == nil && s.Records == after-before && s.DeliveryCheck.Unresolved == 0
+	}
 	if offErr != nil {
 		s.DeliveryCheck.BrokerOffsetDelta = 0
 		s.DeliveryCheck.Error = offErr.Error()
@@ -187,8 +224,21 @@ func Run(ctx context.Context, spec *kperfv1.TestPlan, o Options) (*report.Summar
 		return s, fmt.Errorf("delivery check: kafka %v: %w", p.BootstrapServer, offErr)
 	case !s.DeliveryCheck.OK:
 		return s, ErrDeliveryMismatch
+	case s.Partial && !p.Spec.GetAllowPartial():
+		return s, ErrPartial
 	}
 	return s, nil
+}
+
+// resultOf classifies a run's outcome for Monitor.
+func resultOf(ctx context.Context, s *report.Summary, err error) string {
+	switch {
+	case ctx.Err() != nil || (s != nil && s.Interrupted):
+		return ResultInterrupted
+	case err != nil:
+		return ResultFailed
+	}
+	return ResultOK
 }
 
 // recordOverhead is a generous bound on the record batch and record headers
@@ -245,14 +295,20 @@ func (r *run) execute(ctx context.Context, assignments []*kperfv1.Assignment) (*
 	n := len(r.conns)
 	events := make(chan event, 16*n)
 	ctl := make([]chan *kperfv1.RunRequest, n)
+	// Each stream also has its own context, to let go of one lost agent.
+	drop := make([]context.CancelFunc, n)
 	for i, c := range r.conns {
-		stream, err := c.client.Run(sctx)
+		actx, cancel := context.WithCancel(sctx)
+		drop[i] = cancel
+		defer cancel()
+		stream, err := c.client.Run(actx)
 		if err != nil {
 			return nil, &AgentError{c.addr, fmt.Errorf("open run: %w", err)}
 		}
 		ctl[i] = make(chan *kperfv1.RunRequest, 4)
-		go sendLoop(sctx, stream, ctl[i], r.plan.LeaseTimeout/4, i, events)
-		go recvLoop(sctx, stream, i, events)
+		go sendLoop(actx, stream, ctl[i], r.plan.LeaseTimeout/4, i, events)
+		go recvLoop(actx, stream, i, events)
+		r.o.Monitor.agents(i + 1)
 		ctl[i] <- &kperfv1.RunRequest{Msg: &kperfv1.RunRequest_Prepare{Prepare: &kperfv1.Prepare{
 			RunId: r.runID, ProtocolVersion: agent.ProtocolVersion, Assignment: assignments[i]}}}
 	}
@@ -288,6 +344,7 @@ func (r *run) execute(ctx context.Context, assignments []*kperfv1.Assignment) (*
 		ctl[i] <- &kperfv1.RunRequest{Msg: &kperfv1.RunRequest_Start{Start: &kperfv1.Start{AtUnixNano: r.start.UnixNano()}}}
 	}
 	r.o.Log.Info("starting", "agents", n, "at", r.start.Format(time.RFC3339Nano), "run_id", r.runID)
+	r.o.Monitor.setState(RunRunning)
 	var err error
 	if r.hlog, err = report.CreateHlog(r.o.OutDir, r.start); err != nil {
 		return nil, fmt.Errorf("write results: %w", err)
@@ -300,7 +357,6 @@ func (r *run) execute(ctx context.Context, assignments []*kperfv1.Assignment) (*
 		agentsOut[i] = report.Agent{Address: c.addr, Hostname: c.info.GetHostname(), Version: c.info.GetVersion(), Workers: int(r.plan.Spec.GetWorkers())}
 	}
 	m := newMerger(n, r.emit)
-	finals := 0
 	interrupted := false
 	var stopTimeout <-chan time.Time
 	stopAll := func() {
@@ -311,6 +367,7 @@ func (r *run) execute(ctx context.Context, assignments []*kperfv1.Assignment) (*
 			}
 		}
 		stopTimeout = time.After(r.plan.finalGrace())
+		r.o.Monitor.setState(RunStopping)
 	}
 	done := ctx.Done()
 	// Agents bound their own runs; this bounds the controller's wait for
@@ -321,28 +378,96 @@ func (r *run) execute(ctx context.Context, assignments []*kperfv1.Assignment) (*
 		defer t.Stop()
 		overdue = t.C
 	}
-	for finals < n || !m.allDone() {
+	// An agent whose stream breaks, or that says nothing for the lease
+	// timeout (agents report every interval), is lost: the run goes on with
+	// the others and its counts stop at its last interval.
+	silence := max(r.plan.LeaseTimeout, 2*r.plan.Interval)
+	lastHeard := make([]time.Time, n)
+	for i := range lastHeard {
+		lastHeard[i] = time.Now()
+	}
+	lost := make([]bool, n)
+	ended := make([]bool, n) // sent its Final or was lost
+	var partial []string
+	lose := func(i int, why string) error {
+		a := &agentsOut[i]
+		at := time.Since(r.start).Seconds()
+		a.Lost, a.LostAtS, a.EndReason = true, at, "lost: "+why
+		lost[i], ended[i] = true, true
+		drop[i]()
+		partial = append(partial, fmt.Sprintf("agent %s lost at %.1fs (%s); its counts end with its last report at %.1fs",
+			r.conns[i].addr, at, why, a.LastIntervalEndS))
+		fmt.Fprintf(r.o.Details, "agent %s lost: %s; going on with the others\n", r.conns[i].addr, why)
+		r.o.Log.Warn("agent lost", "agent", r.conns[i].addr, "reason", why)
+		r.o.Monitor.agentLost()
+		return m.finish(i, m.received(i))
+	}
+	check := time.NewTicker(max(100*time.Millisecond, min(time.Second, silence/4)))
+	defer check.Stop()
+	endedCount := func() int {
+		k := 0
+		for _, e := range ended {
+			if e {
+				k++
+			}
+		}
+		return k
+	}
+	for endedCount() < n || !m.allDone() {
 		select {
 		case <-overdue:
-			return nil, fmt.Errorf("%d of %d agents sent no final report by %v after the planned end", n-finals, n, r.plan.LeaseTimeout+2*r.plan.finalGrace())
+			return nil, fmt.Errorf("%d of %d agents sent no final report by %v after the planned end", n-endedCount(), n, r.plan.LeaseTimeout+2*r.plan.finalGrace())
+		case <-check.C:
+			for i := range r.conns {
+				if !ended[i] && time.Since(lastHeard[i]) > silence {
+					if err := lose(i, fmt.Sprintf("silent for %v", silence)); err != nil {
+						return nil, &AgentError{r.conns[i].addr, err}
+					}
+				}
+			}
 		case ev := <-events:
 			addr := r.conns[ev.agent].addr
+			if lost[ev.agent] {
+				continue // what a lost agent's stream says after we let go
+			}
+			lastHeard[ev.agent] = time.Now()
 			if ev.err != nil {
-				return nil, &AgentError{addr, fmt.Errorf("lost during the run: %w", ev.err)}
+				if ended[ev.agent] {
+					continue
+				}
+				if err := lose(ev.agent, ev.err.Error()); err != nil {
+					return nil, &AgentError{addr, err}
+				}
+				continue
 			}
 			switch msg := ev.msg.GetMsg().(type) {
 			case *kperfv1.RunResponse_Started:
 				started[ev.agent] = msg.Started.GetStartedUnixNano()
 			case *kperfv1.RunResponse_Interval:
-				if err := m.add(ev.agent, msg.Interval); err != nil {
+				iv := msg.Interval
+				a := &agentsOut[ev.agent]
+				c := iv.GetCounters()
+				a.Records += c.GetAcked()
+				a.Bytes += c.GetBytesAcked()
+				a.Failed += c.GetFailed()
+				a.Sent = iv.GetSentTotal()
+				a.LastIntervalEndS = float64(iv.GetEndUnixNano()-r.start.UnixNano()) / 1e9
+				if err := m.add(ev.agent, iv); err != nil {
 					return nil, &AgentError{addr, err}
 				}
 			case *kperfv1.RunResponse_Final:
 				f := msg.Final
 				t := f.GetTotals()
 				a := &agentsOut[ev.agent]
+				if a.Records != t.GetAcked() {
+					return nil, &AgentError{addr, fmt.Errorf("final count %d acked differs from its intervals' %d", t.GetAcked(), a.Records)}
+				}
 				a.Records, a.Bytes, a.Failed, a.Sent, a.EndReason = t.GetAcked(), t.GetBytesAcked(), t.GetFailed(), t.GetSent(), f.GetReason()
-				finals++
+				ended[ev.agent] = true
+				if f.GetReason() == agent.ReasonShutdown && !interrupted {
+					partial = append(partial, fmt.Sprintf("agent %s shut down at %.1fs, before the end of the run; its final report is included",
+						addr, float64(f.GetEndUnixNano()-r.start.UnixNano())/1e9))
+				}
 				if err := m.finish(ev.agent, f.GetIntervals()); err != nil {
 					return nil, &AgentError{addr, err}
 				}
@@ -357,7 +482,12 @@ func (r *run) execute(ctx context.Context, assignments []*kperfv1.Assignment) (*
 			return nil, fmt.Errorf("agents sent no final report within %v of stop", r.plan.finalGrace())
 		}
 	}
-	return r.summary(agentsOut, started, interrupted)
+	s, err := r.summary(agentsOut, started, interrupted)
+	if err != nil {
+		return nil, err
+	}
+	s.Partial, s.PartialReasons = len(partial) > 0, partial
+	return s, nil
 }
 
 // sendLoop owns the sending side of one agent's stream: controller
@@ -414,10 +544,12 @@ func (r *run) emit(w *window) error {
 	r.intervals = append(r.intervals, iv)
 	// Like kafka-producer-perf-test, print full windows only: a short tail
 	// window (the run's last moments) is in intervals.csv and the summary.
-	if iv.EndS-iv.StartS >= r.plan.Interval.Seconds()/2 {
+	full := iv.EndS-iv.StartS >= r.plan.Interval.Seconds()/2
+	if full {
 		r.o.Progress.Clear()
 		fmt.Fprintln(r.o.Stdout, report.IntervalLine(&iv))
 	}
+	r.o.Monitor.interval(&iv, full)
 	r.o.Progress.Interval(&iv)
 	r.ack.Add(&w.ack)
 	r.service.Add(&w.service)

@@ -31,7 +31,7 @@ func agentsCmd(args []string) int {
 	if code != 0 {
 		return code
 	}
-	infos, err := controller.Info(context.Background(), addrs, *timeout)
+	infos, err := controller.Info(context.Background(), addrs, *timeout, discovery.dialOpts...)
 	if err != nil {
 		return fail(err)
 	}
@@ -45,5 +45,8 @@ func agentsCmd(args []string) int {
 		fmt.Fprintf(w, "%s\t%s\tv%d\t%s\t%d\t%s\t%s\n", addrs[i], in.GetVersion(), in.GetProtocolVersion(), in.GetHostname(), in.GetCores(), strings.Join(in.GetDrivers(), ","), state)
 	}
 	w.Flush()
+	if err := controller.SameVersion(addrs, infos); err != nil {
+		return fail(err)
+	}
 	return exitOK
 }

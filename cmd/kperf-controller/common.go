@@ -17,11 +17,14 @@ import (
 
 	"github.com/IBM/sarama"
 	"github.com/hashicorp/go-hclog"
+	"google.golang.org/grpc"
 
 	kperfv1 "github.com/kperf/kperf/api/proto/kperf/v1"
 	"github.com/kperf/kperf/controller"
 	"github.com/kperf/kperf/controller/discover"
 	"github.com/kperf/kperf/controller/local"
+	"github.com/kperf/kperf/internal/grpcauth"
+	"github.com/kperf/kperf/internal/metrics"
 )
 
 // testFlags are the flags every command that runs tests shares: the plan
@@ -36,23 +39,36 @@ type testFlags struct {
 	dialTimeout *time.Duration
 	discovery   *discoveryFlags
 	logLevel    *string
+	logJSON     *bool
 	plan        *controller.PlanFlags
+	metrics     *metrics.Flags
+	monitor     *controller.Monitor
 }
 
 // agentsUsage describes --agents.
 const agentsUsage = "agents: host:port, dns:///name:port (every address of name) or srv:_service._proto.domain (every SRV target), comma separated"
 
-// discoveryFlags say how long to wait for how many agents.
+// discoveryFlags say how to reach agents (TLS, token) and how long to wait
+// for how many of them.
 type discoveryFlags struct {
-	expect  *int
-	timeout *time.Duration
+	expect   *int
+	timeout  *time.Duration
+	sec      grpcauth.Client
+	dialOpts []grpc.DialOption // set by find
 }
 
 func bindDiscoveryFlags(fs *flag.FlagSet) *discoveryFlags {
-	return &discoveryFlags{
+	d := &discoveryFlags{
 		expect:  fs.Int("expect-agents", 0, "wait until at least N agents answer (re-resolving dns:/// and srv: entries)"),
 		timeout: fs.Duration("discovery-timeout", 2*time.Minute, "give up waiting for --expect-agents after this long"),
 	}
+	fs.StringVar(&d.sec.CAFile, "tls-ca", "", "reach agents over TLS, trusting these CAs (PEM)")
+	fs.StringVar(&d.sec.CertFile, "tls-cert", "", "client certificate (PEM) for agents that require one (mutual TLS)")
+	fs.StringVar(&d.sec.KeyFile, "tls-key", "", "private key (PEM) of --tls-cert")
+	fs.StringVar(&d.sec.ServerName, "tls-server-name", "", "name to check in agents' certificates (default: the host of each address)")
+	fs.StringVar(&d.sec.TokenFile, "token-file", "", "send this bearer token (the file's contents) to agents")
+	fs.BoolVar(&d.sec.Insecure, "insecure", false, "allow --token-file without TLS (throwaway networks only)")
+	return d
 }
 
 // resolver looks up dns:/// and srv: entries; tests replace it.
@@ -67,6 +83,10 @@ const readyTimeout = 2 * time.Second
 // does not answer are left out.
 func (d *discoveryFlags) find(spec string, dialTimeout time.Duration) ([]string, int) {
 	if err := discover.Check(spec); err != nil {
+		return nil, usageErr("%v", err)
+	}
+	var err error
+	if d.dialOpts, err = d.sec.DialOptions(); err != nil {
 		return nil, usageErr("%v", err)
 	}
 	expect := *d.expect
@@ -89,7 +109,7 @@ func (d *discoveryFlags) find(spec string, dialTimeout time.Duration) ([]string,
 	var mu sync.Mutex
 	lastErr := map[string]error{} // of each address's last check
 	ready := func(addr string) bool {
-		err := controller.Ping(ctx, addr, min(dialTimeout, readyTimeout))
+		err := controller.Ping(ctx, addr, min(dialTimeout, readyTimeout), d.dialOpts...)
 		mu.Lock()
 		lastErr[addr] = err
 		mu.Unlock()
@@ -120,7 +140,10 @@ func bindTestFlags(fs *flag.FlagSet) *testFlags {
 		dialTimeout: fs.Duration("dial-timeout", 10*time.Second, "give up on an unreachable agent after this long"),
 		discovery:   bindDiscoveryFlags(fs),
 		logLevel:    fs.String("log-level", "warn", "log level: trace, debug, info, warn, error"),
+		logJSON:     fs.Bool("log-json", false, "log as JSON"),
 		plan:        controller.BindPlanFlags(fs),
+		metrics:     metrics.BindFlags(fs, ""),
+		monitor:     controller.NewMonitor(),
 	}
 }
 
@@ -132,7 +155,20 @@ func (t *testFlags) parse(args []string) (code int, ok bool) {
 	if t.fs.NArg() > 0 {
 		return usageErr("unexpected argument %q", t.fs.Arg(0)), false
 	}
+	if err := t.metrics.Check(); err != nil {
+		return usageErr("%v", err), false
+	}
 	return 0, true
+}
+
+// serveMetrics serves --metrics-addr (when given) until ctx is done or the
+// server is closed.
+func (t *testFlags) serveMetrics(ctx context.Context, log hclog.Logger) (*metrics.Server, int) {
+	ms, err := metrics.StartController(ctx, t.metrics, t.monitor, log)
+	if err != nil {
+		return nil, fail(err)
+	}
+	return ms, 0
 }
 
 // logger builds the root logger from --log-level; sarama logs at debug.
@@ -141,7 +177,7 @@ func (t *testFlags) logger() (hclog.Logger, int) {
 	if level == hclog.NoLevel {
 		return nil, usageErr("--log-level %q is not one of trace, debug, info, warn, error", *t.logLevel)
 	}
-	log := hclog.New(&hclog.LoggerOptions{Name: "kperf-controller", Level: level, Output: os.Stderr})
+	log := hclog.New(&hclog.LoggerOptions{Name: "kperf-controller", Level: level, JSONFormat: *t.logJSON, Output: os.Stderr})
 	if level <= hclog.Debug {
 		sarama.Logger = log.Named("sarama").StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true})
 	}
@@ -206,7 +242,8 @@ func (t *testFlags) startLocal(spec *kperfv1.TestPlan, addrs []string, log hclog
 
 // options are the run options the flags give.
 func (t *testFlags) options(addrs []string, log hclog.Logger) controller.Options {
-	return controller.Options{Agents: addrs, OutDir: *t.out, Stdout: os.Stdout, Log: log, DialTimeout: *t.dialTimeout, Version: version}
+	return controller.Options{Agents: addrs, OutDir: *t.out, Stdout: os.Stdout, Log: log, DialTimeout: *t.dialTimeout, DialOptions: t.discovery.dialOpts, Version: version,
+		Monitor: t.monitor}
 }
 
 // signalContext is cancelled by the first SIGINT or SIGTERM, which stops the
@@ -224,8 +261,8 @@ func signalContext() (context.Context, context.CancelFunc) {
 }
 
 // exitFor maps the outcome of a run, sweep or search to an exit code: 2 for
-// a plan that cannot run, 130 when interrupted (printing any error), 1 for
-// another error, else 0.
+// a plan that cannot run, 130 when interrupted (printing any error), 3 for
+// a partial result the plan does not allow, 1 for another error, else 0.
 func exitFor(ctx context.Context, err error, interrupted bool) int {
 	var pe *controller.PlanError
 	switch {
@@ -236,6 +273,9 @@ func exitFor(ctx context.Context, err error, interrupted bool) int {
 			fail(err)
 		}
 		return exitInterrupted
+	case errors.Is(err, controller.ErrPartial):
+		fail(err)
+		return exitPartial
 	case err != nil:
 		return fail(err)
 	}

@@ -14,9 +14,12 @@ var version = "dev"
 
 // Exit codes.
 const (
-	exitOK          = 0
-	exitFailed      = 1
-	exitUsage       = 2
+	exitOK     = 0
+	exitFailed = 1
+	exitUsage  = 2
+	// exitPartial: some agent was lost or shut down mid-run and the plan
+	// does not set allow_partial; the results are written all the same.
+	exitPartial     = 3
 	exitInterrupted = 130
 )
 

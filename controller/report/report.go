@@ -53,6 +53,14 @@ type Agent struct {
 	// StartOffsetMs is when the agent began, relative to the common start.
 	StartOffsetMs float64 `json:"start_offset_ms"`
 	EndReason     string  `json:"end_reason"`
+	// Lost means the agent's stream broke or went silent mid-run: its
+	// counts are those of the intervals it reported before, and records
+	// it had in flight then are in no count.
+	Lost bool `json:"lost,omitempty"`
+	// LostAtS is when the controller gave up on it, from the common start.
+	LostAtS float64 `json:"lost_at_s,omitempty"`
+	// LastIntervalEndS is the end of its last reported interval.
+	LastIntervalEndS float64 `json:"last_interval_end_s,omitempty"`
 }
 
 // Delivery compares what the producers were told with what the broker
@@ -63,7 +71,10 @@ type Delivery struct {
 	// Unresolved are records sent that were neither acked nor failed when
 	// the clients closed (a broker that stopped answering).
 	Unresolved int64 `json:"unresolved"`
-	OK         bool  `json:"ok"`
+	// Unaccounted are records on the broker beyond the acked ones when
+	// agents were lost: acks that never reached the controller.
+	Unaccounted int64 `json:"unaccounted,omitempty"`
+	OK          bool  `json:"ok"`
 	// Error says why the broker's end offsets could not be read.
 	Error string `json:"error,omitempty"`
 }
@@ -102,12 +113,16 @@ type Summary struct {
 	Intervals   int     `json:"intervals"`
 	// GeneratorBehindIntervals counts intervals where some agent could not
 	// keep its schedule: those measure the load generator, not Kafka.
-	GeneratorBehindIntervals int             `json:"generator_behind_intervals"`
-	Agents                   []Agent         `json:"agents"`
-	DeliveryCheck            Delivery        `json:"delivery_check"`
-	Interrupted              bool            `json:"interrupted"`
-	Plan                     json.RawMessage `json:"plan"`
-	ControllerVersion        string          `json:"controller_version"`
+	GeneratorBehindIntervals int      `json:"generator_behind_intervals"`
+	Agents                   []Agent  `json:"agents"`
+	DeliveryCheck            Delivery `json:"delivery_check"`
+	Interrupted              bool     `json:"interrupted"`
+	// Partial means some agent did not run its share to the end: lost
+	// mid-run or shut down. PartialReasons say which and when.
+	Partial           bool            `json:"partial"`
+	PartialReasons    []string        `json:"partial_reasons,omitempty"`
+	Plan              json.RawMessage `json:"plan"`
+	ControllerVersion string          `json:"controller_version"`
 }
 
 // Interval is one merged reporting interval.
@@ -211,9 +226,14 @@ func PrintDetails(w io.Writer, s *Summary) {
 	if s.GeneratorBehindIntervals > 0 {
 		fmt.Fprintf(w, "warning: load generator fell behind its schedule in %d of %d intervals; those numbers measure kperf, not Kafka\n", s.GeneratorBehindIntervals, s.Intervals)
 	}
+	for _, r := range s.PartialReasons {
+		fmt.Fprintf(w, "partial: %s\n", r)
+	}
 	d := s.DeliveryCheck
 	verdict := "ok"
 	switch {
+	case d.Unaccounted > 0 && d.BrokerOffsetDelta > d.Acked:
+		verdict = fmt.Sprintf("ok for a partial run: every acked record is on the broker; %d more were stored whose acks never reached the controller (lost agents)", d.Unaccounted)
 	case d.BrokerOffsetDelta < d.Acked:
 		verdict = fmt.Sprintf("MISMATCH: %d acked records are not on the broker", d.Acked-d.BrokerOffsetDelta)
 	case d.BrokerOffsetDelta > d.Acked:

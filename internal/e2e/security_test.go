@@ -327,11 +327,6 @@ type nopCompleter struct{}
 
 func (nopCompleter) Complete([]*producer.Record, int64) {}
 
-func lastLine(s string) string {
-	lines := strings.Split(strings.TrimSpace(s), "\n")
-	return lines[len(lines)-1]
-}
-
 // writeOtherCA writes a CA certificate that signed nothing the broker
 // has, as a PEM file.
 func writeOtherCA(t *testing.T) string {

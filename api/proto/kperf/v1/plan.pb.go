@@ -84,11 +84,17 @@ type TestPlan struct {
 	// Seed for payload bytes, payload order and jitter. Default 1.
 	Seed *int64 `protobuf:"varint,19,opt,name=seed,proto3,oneof" json:"seed,omitempty"`
 	// Longest time an agent keeps producing without hearing from the
-	// controller, in Go duration syntax. Default "10s".
+	// controller, and the controller waits for a silent agent before it
+	// counts the agent lost, in Go duration syntax. At least twice the
+	// interval. Default "5s".
 	LeaseTimeout string `protobuf:"bytes,20,opt,name=lease_timeout,json=leaseTimeout,proto3" json:"lease_timeout,omitempty"`
 	// Runs the plan once per combination of axis values instead of once (see
 	// Sweep). Unset: a single run.
-	Sweep         *Sweep `protobuf:"bytes,21,opt,name=sweep,proto3" json:"sweep,omitempty"`
+	Sweep *Sweep `protobuf:"bytes,21,opt,name=sweep,proto3" json:"sweep,omitempty"`
+	// Accept a result that lost agents mid-run: the run still finishes with
+	// the others and the summary says which agent was lost and when, but the
+	// controller exits 0 instead of 3. Default false.
+	AllowPartial  bool `protobuf:"varint,22,opt,name=allow_partial,json=allowPartial,proto3" json:"allow_partial,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -270,6 +276,13 @@ func (x *TestPlan) GetSweep() *Sweep {
 	return nil
 }
 
+func (x *TestPlan) GetAllowPartial() bool {
+	if x != nil {
+		return x.AllowPartial
+	}
+	return false
+}
+
 // Sweep runs a plan repeatedly, once per step: the cartesian product of the
 // axes' values, in axis order (the last axis varies fastest). Each step is
 // the plan with that step's values applied and gets its own results folder;
@@ -403,7 +416,7 @@ var File_kperf_v1_plan_proto protoreflect.FileDescriptor
 
 const file_kperf_v1_plan_proto_rawDesc = "" +
 	"\n" +
-	"\x13kperf/v1/plan.proto\x12\bkperf.v1\"\xe4\b\n" +
+	"\x13kperf/v1/plan.proto\x12\bkperf.v1\"\x89\t\n" +
 	"\bTestPlan\x12\x14\n" +
 	"\x05topic\x18\x01 \x01(\tR\x05topic\x12$\n" +
 	"\vnum_records\x18\x02 \x01(\x03H\x00R\n" +
@@ -433,7 +446,8 @@ const file_kperf_v1_plan_proto_rawDesc = "" +
 	"\x06jitter\x18\x12 \x01(\x01H\bR\x06jitter\x88\x01\x01\x12\x17\n" +
 	"\x04seed\x18\x13 \x01(\x03H\tR\x04seed\x88\x01\x01\x12#\n" +
 	"\rlease_timeout\x18\x14 \x01(\tR\fleaseTimeout\x12%\n" +
-	"\x05sweep\x18\x15 \x01(\v2\x0f.kperf.v1.SweepR\x05sweep\x1a@\n" +
+	"\x05sweep\x18\x15 \x01(\v2\x0f.kperf.v1.SweepR\x05sweep\x12#\n" +
+	"\rallow_partial\x18\x16 \x01(\bR\fallowPartial\x1a@\n" +
 	"\x12ProducerPropsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a?\n" +
