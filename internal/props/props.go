@@ -57,7 +57,51 @@ type Producer struct {
 	RequestTimeout time.Duration
 	// ClientID is client.id; default "kperf".
 	ClientID string
+	// Security is security.protocol with its sasl.* and ssl.* properties;
+	// default PLAINTEXT.
+	Security Security
+	// Ignored are the given properties that kperf accepts and does not
+	// apply (see IgnoredWhy), sorted.
+	Ignored []string
 }
+
+// ignored are Java producer properties that tune the Java client's own
+// machinery: configs pasted from Java clients carry them, kperf accepts
+// them and says it does not apply them.
+var ignored = map[string]string{
+	"key.serializer":                           "kperf sends byte arrays",
+	"value.serializer":                         "kperf sends byte arrays",
+	"partitioner.class":                        "kperf's sticky partitioner fills batch.size per partition",
+	"partitioner.ignore.keys":                  "kperf's records have no keys",
+	"partitioner.adaptive.partitioning.enable": "kperf's sticky partitioner fills batch.size per partition",
+	"partitioner.availability.timeout.ms":      "kperf's sticky partitioner fills batch.size per partition",
+	"max.block.ms":                             "a kperf send waits only for buffer space, and that wait is measured as send delay",
+	"delivery.timeout.ms":                      "kperf bounds delivery with request.timeout.ms and retries",
+	"metadata.max.age.ms":                      "the Go clients refresh metadata on their own schedule",
+	"metadata.max.idle.ms":                     "the Go clients refresh metadata on their own schedule",
+	"retry.backoff.ms":                         "the Go clients use their own backoff",
+	"retry.backoff.max.ms":                     "the Go clients use their own backoff",
+	"reconnect.backoff.ms":                     "the Go clients use their own backoff",
+	"reconnect.backoff.max.ms":                 "the Go clients use their own backoff",
+	"socket.connection.setup.timeout.ms":       "the Go clients use their own dial timeout",
+	"socket.connection.setup.timeout.max.ms":   "the Go clients use their own dial timeout",
+	"connections.max.idle.ms":                  "the Go clients keep connections for the run",
+	"send.buffer.bytes":                        "the operating system's socket buffer sizes apply",
+	"receive.buffer.bytes":                     "the operating system's socket buffer sizes apply",
+	"client.dns.lookup":                        "the Go resolver uses every address of a name",
+	"metrics.sample.window.ms":                 "kperf measures with its own histograms",
+	"metrics.num.samples":                      "kperf measures with its own histograms",
+	"metrics.recording.level":                  "kperf measures with its own histograms",
+	"metric.reporters":                         "kperf measures with its own histograms",
+	"auto.include.jmx.reporter":                "kperf measures with its own histograms",
+	"enable.metrics.push":                      "kperf measures with its own histograms",
+	"ssl.protocol":                             "Go negotiates TLS 1.2 or 1.3",
+	"ssl.enabled.protocols":                    "Go negotiates TLS 1.2 or 1.3",
+}
+
+// IgnoredWhy says why kperf does not apply an ignored property, or "" for
+// a property it applies or refuses.
+func IgnoredWhy(name string) string { return ignored[name] }
 
 // Defaults returns the settings used for properties that are not given.
 func Defaults() Producer {
@@ -72,6 +116,7 @@ func Defaults() Producer {
 		MaxRequestBytes: 1 << 20,
 		RequestTimeout:  30 * time.Second,
 		ClientID:        "kperf",
+		Security:        Security{Protocol: ProtocolPlaintext, VerifyHostname: true},
 	}
 }
 
@@ -80,14 +125,19 @@ var compressions = []string{"none", "gzip", "snappy", "lz4", "zstd"}
 
 // Known lists the property names Parse accepts.
 func Known() []string {
-	return []string{"acks", "batch.size", "bootstrap.servers", "buffer.memory", "client.id", "compression.type",
+	known := []string{"acks", "batch.size", "bootstrap.servers", "buffer.memory", "client.id", "compression.type",
 		"enable.idempotence", "linger.ms", "max.in.flight.requests.per.connection", "max.request.size",
 		"request.timeout.ms", "retries"}
+	known = append(known, securityKeys...)
+	slices.Sort(known)
+	return known
 }
 
 // Parse reads Java-named producer properties into settings, starting from
 // Defaults. bootstrap.servers is accepted and ignored here (the plan carries
-// it). An unknown name or a bad value is an error naming the property.
+// it). An unknown name, a bad value or properties that do not fit together
+// are an error naming the property; errors never show the values of
+// secrets (IsSecret).
 func Parse(m map[string]string) (Producer, error) {
 	p := Defaults()
 	keys := make([]string, 0, len(m))
@@ -95,10 +145,28 @@ func Parse(m map[string]string) (Producer, error) {
 		keys = append(keys, k)
 	}
 	slices.Sort(keys)
+	sec := map[string]string{}
 	for _, k := range keys {
-		if err := p.set(k, strings.TrimSpace(m[k])); err != nil {
-			return Producer{}, fmt.Errorf("producer property %s=%q: %w", k, m[k], err)
+		if isSecurityKey(k) {
+			sec[k] = m[k]
+			continue
 		}
+		if _, ok := ignored[k]; ok {
+			p.Ignored = append(p.Ignored, k)
+			continue
+		}
+		if !slices.Contains(Known(), k) {
+			// Without its value: a mangled sasl.jaas.config can split into
+			// an unknown name and a value holding the password.
+			return Producer{}, fmt.Errorf("producer property %s: unknown property (supported: %s)", k, strings.Join(Known(), ", "))
+		}
+		if err := p.set(k, strings.TrimSpace(m[k])); err != nil {
+			return Producer{}, propError(k, m[k], err)
+		}
+	}
+	var err error
+	if p.Security, err = parseSecurity(sec); err != nil {
+		return Producer{}, err
 	}
 	if p.Idempotent && p.Acks != AcksAll {
 		return Producer{}, fmt.Errorf("producer property enable.idempotence=true needs acks=all, got acks=%s", p.Acks)
@@ -156,8 +224,6 @@ func (p *Producer) set(k, v string) error {
 		}
 		p.ClientID = v
 	case "bootstrap.servers":
-	default:
-		return fmt.Errorf("unknown property (supported: %s)", strings.Join(Known(), ", "))
 	}
 	return err
 }
