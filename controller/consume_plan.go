@@ -13,6 +13,7 @@ import (
 
 	"github.com/kperf/kperf/agent/consumer"
 	kperfv1 "github.com/kperf/kperf/api/proto/kperf/v1"
+	"github.com/kperf/kperf/internal/props"
 )
 
 // Consume is a plan's resolved consumer section.
@@ -111,8 +112,18 @@ func resolveConsumer(p *Plan) []error {
 	}
 	r.StartDelay = dur("start_delay", c.GetStartDelay(), 0)
 	r.IdleTimeout = dur("idle_timeout", c.GetIdleTimeout(), 100*time.Millisecond)
+	ownSecurity := false
 	for k, v := range c.GetConsumerProps() {
 		r.Props[k] = v
+		ownSecurity = ownSecurity || props.IsSecurityKey(k)
+	}
+	if !ownSecurity {
+		// The consumers reach the cluster as the producers do.
+		for k, v := range p.Spec.GetProducerProps() {
+			if props.IsSecurityKey(k) {
+				r.Props[k] = v
+			}
+		}
 	}
 	if c.MaxWait != "" {
 		if d := dur("max_wait", c.GetMaxWait(), 0); d >= 0 {
@@ -236,4 +247,13 @@ func badConsumerKey(c *kperfv1.ConsumerPlan, props map[string]string) string {
 		return "consumer_props"
 	}
 	return "consumer_props"
+}
+
+// kafkaSecurity is how the controller's own Kafka client connects: as the
+// producers, or as the consumers when there are no producers.
+func (p *Plan) kafkaSecurity() props.Security {
+	if p.Consume != nil && p.Spec.GetWorkers() == 0 {
+		return p.Consume.Settings.Security
+	}
+	return p.Producer.Security
 }

@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
 	kperfv1 "github.com/kperf/kperf/api/proto/kperf/v1"
 	"github.com/kperf/kperf/internal/hist"
 )
@@ -241,5 +243,31 @@ func TestSweepAxisConsumerWorkers(t *testing.T) {
 	}
 	if canonicalSweepKey("consumer_workers") != "consumer-workers" {
 		t.Errorf("consumer_workers is not an axis key")
+	}
+}
+
+func TestConsumersTakeTheProducersSecurity(t *testing.T) {
+	t.Parallel()
+	sec := map[string]string{"security.protocol": "SASL_PLAINTEXT", "sasl.mechanism": "PLAIN",
+		"sasl.jaas.config": `org.apache.kafka.common.security.plain.PlainLoginModule required username="u" password="p";`}
+	p, err := Resolve(&kperfv1.TestPlan{ProducerProps: sec, Consumer: &kperfv1.ConsumerPlan{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := p.Consume.Props["sasl.jaas.config"]; got != sec["sasl.jaas.config"] || p.Consume.Settings.Security.Username != "u" {
+		t.Errorf("consumer props %v: want the producers' security properties", p.Consume.Props)
+	}
+	if p.kafkaSecurity().Username != "u" {
+		t.Error("the controller's client does not use the producers' security")
+	}
+	// The consumers' own security wins, and with no producers it is the
+	// controller's too.
+	own := map[string]string{"security.protocol": "SSL"}
+	p, err = Resolve(&kperfv1.TestPlan{Workers: proto.Int32(0), ProducerProps: sec, Consumer: &kperfv1.ConsumerPlan{ConsumerProps: own}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := p.Consume.Props["sasl.mechanism"]; ok || !p.Consume.Settings.Security.TLS() || !p.kafkaSecurity().TLS() {
+		t.Errorf("consumer props %v: want only their own SSL security, used by the controller too", p.Consume.Props)
 	}
 }

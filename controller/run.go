@@ -165,7 +165,7 @@ func Run(ctx context.Context, spec *kperfv1.TestPlan, o Options) (s *report.Summ
 		}
 	}
 
-	adm, err := newAdmin(p.BootstrapServer, p.Producer.Security)
+	adm, err := newAdmin(p.BootstrapServer, p.kafkaSecurity())
 	if err != nil {
 		return nil, err
 	}
@@ -670,6 +670,9 @@ func (r *run) summary(agents []report.Agent, started []int64, interrupted bool) 
 	}
 	recorded := proto.Clone(r.plan.Spec).(*kperfv1.TestPlan)
 	recorded.ProducerProps = props.Redact(recorded.ProducerProps) // the results never hold secrets
+	if c := recorded.GetConsumer(); c != nil {
+		c.ConsumerProps = props.Redact(c.ConsumerProps)
+	}
 	plan, err := protojson.Marshal(recorded)
 	if err != nil {
 		return nil, fmt.Errorf("encode plan: %w", err)

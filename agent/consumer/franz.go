@@ -8,6 +8,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/kperf/kperf/agent/producer"
 	"github.com/kperf/kperf/internal/stamp"
 )
 
@@ -49,7 +50,12 @@ type franzClient struct {
 // worker's gate opens.
 func NewFranz(o Options) (Client, error) {
 	c := &franzClient{topic: o.Topic, w: o.Worker, max: o.Settings.MaxPollRecords}
+	secOpts, err := producer.FranzSecurityOpts(o.Settings.Security)
+	if err != nil {
+		return nil, err
+	}
 	opts := append([]kgo.Opt{kgo.SeedBrokers(o.Brokers...)}, FranzOpts(o.Settings, o.Group, o.Topic)...)
+	opts = append(opts, secOpts...)
 	opts = append(opts,
 		kgo.OnPartitionsAssigned(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
 			c.w.Assigned(m[c.topic], c.w.clock.Now())

@@ -1,11 +1,14 @@
 package consumer
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/kperf/kperf/internal/props"
 )
 
 // Settings are consumer settings by their Java client meanings. Use Parse,
@@ -34,6 +37,9 @@ type Settings struct {
 	// ReadCommitted is isolation.level=read_committed; default
 	// read_uncommitted.
 	ReadCommitted bool
+	// Security is security.protocol with its sasl.* and ssl.* properties,
+	// as the producers take them; default PLAINTEXT.
+	Security props.Security
 }
 
 // Defaults returns the settings of properties that are not given.
@@ -61,11 +67,18 @@ func Known() []string {
 // Parse reads Java-named consumer properties, starting from Defaults.
 // bootstrap.servers and group.id are accepted and ignored (the plan carries
 // them), as are receive.buffer.bytes and check.crcs, which kperf's drivers
-// do not expose. An unknown name or a bad value is an error naming it.
+// do not expose. The security properties (security.protocol, sasl.*,
+// ssl.*) are read as the producers read them. An unknown name or a bad
+// value is an error naming it (secret values are not shown).
 func Parse(m map[string]string) (Settings, error) {
 	s := Defaults()
 	keys := make([]string, 0, len(m))
-	for k := range m {
+	sec := map[string]string{}
+	for k, v := range m {
+		if props.IsSecurityKey(k) {
+			sec[k] = v
+			continue
+		}
 		keys = append(keys, k)
 	}
 	slices.Sort(keys)
@@ -73,6 +86,10 @@ func Parse(m map[string]string) (Settings, error) {
 		if err := s.set(k, strings.TrimSpace(m[k])); err != nil {
 			return Settings{}, fmt.Errorf("consumer property %s=%q: %w", k, m[k], err)
 		}
+	}
+	var err error
+	if s.Security, err = props.ParseSecurity(sec); err != nil {
+		return Settings{}, errors.New(strings.Replace(err.Error(), "producer property", "consumer property", 1))
 	}
 	if s.Heartbeat >= s.SessionTimeout {
 		return Settings{}, fmt.Errorf("consumer property heartbeat.interval.ms (%v) must be below session.timeout.ms (%v)", s.Heartbeat, s.SessionTimeout)
@@ -132,7 +149,7 @@ func (s *Settings) set(k, v string) error {
 		}
 	case "bootstrap.servers", "group.id", "receive.buffer.bytes", "check.crcs":
 	default:
-		return fmt.Errorf("unknown property (supported: %s)", strings.Join(Known(), ", "))
+		return fmt.Errorf("unknown property (supported: %s, and security.protocol, sasl.*, ssl.*)", strings.Join(Known(), ", "))
 	}
 	return err
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/IBM/sarama"
 
+	"github.com/kperf/kperf/agent/producer"
 	"github.com/kperf/kperf/internal/stamp"
 )
 
@@ -54,6 +55,9 @@ type saramaClient struct {
 // NewSarama connects a sarama consumer group member.
 func NewSarama(o Options) (Client, error) {
 	cfg := SaramaConfig(o.Settings)
+	if err := producer.SaramaSecurity(cfg, o.Settings.Security); err != nil {
+		return nil, err
+	}
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("sarama config: %w", err)
 	}

@@ -1,6 +1,7 @@
 package consumer
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -124,5 +125,21 @@ func TestParseSettings(t *testing.T) {
 		if _, err := Parse(bad); err == nil {
 			t.Errorf("Parse(%v) = nil error, want one", bad)
 		}
+	}
+}
+
+func TestParseSecurity(t *testing.T) {
+	t.Parallel()
+	s, err := Parse(map[string]string{"security.protocol": "SASL_PLAINTEXT", "sasl.mechanism": "SCRAM-SHA-256",
+		"sasl.jaas.config": `org.apache.kafka.common.security.scram.ScramLoginModule required username="u" password="secret-pw";`})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !s.Security.SASL() || s.Security.Username != "u" || s.Security.Mechanism != "SCRAM-SHA-256" {
+		t.Errorf("security %+v, want SCRAM-SHA-256 as u", s.Security)
+	}
+	_, err = Parse(map[string]string{"sasl.mechanism": "PLAIN", "sasl.jaas.config": "x password=\"secret-pw\""})
+	if err == nil || !strings.Contains(err.Error(), "consumer property") || strings.Contains(err.Error(), "secret-pw") {
+		t.Errorf("SASL property without a SASL protocol: %v, want a consumer property error without the password", err)
 	}
 }

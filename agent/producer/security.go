@@ -44,6 +44,10 @@ func saslMechanism(s props.Security) sasl.Mechanism {
 	}
 }
 
+// SaramaSecurity applies security settings to any sarama config (producer
+// or consumer). It reads the PEM files the settings name.
+func SaramaSecurity(cfg *sarama.Config, s props.Security) error { return saramaSecurity(cfg, s) }
+
 // saramaSecurity applies security settings to a sarama config. It reads
 // the PEM files the settings name.
 func saramaSecurity(cfg *sarama.Config, s props.Security) error {

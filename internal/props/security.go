@@ -93,6 +93,15 @@ var securityKeys = []string{"sasl.jaas.config", "sasl.mechanism", "security.prot
 
 func isSecurityKey(k string) bool { return slices.Contains(securityKeys, k) }
 
+// IsSecurityKey reports whether k is one of the security properties
+// (security.protocol, sasl.*, ssl.*) that every Kafka client takes, so
+// that consumer settings can share them.
+func IsSecurityKey(k string) bool { return isSecurityKey(k) }
+
+// ParseSecurity reads security properties alone (as Parse reads them among
+// producer properties), checking that they fit together.
+func ParseSecurity(m map[string]string) (Security, error) { return parseSecurity(m) }
+
 // IsSecret reports whether a property's value is a secret that must not be
 // printed, logged or stored with results: sasl.jaas.config, ssl.keystore.key
 // and any *password* property.
