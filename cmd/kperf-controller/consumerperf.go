@@ -20,7 +20,7 @@ const consumerPerfUsage = `Usage: kperf-controller consumer-perf-test --topic TO
            --bootstrap-server B [--group G] [--fetch-size BYTES] [--from-latest]
            [--timeout MS] [--show-detailed-stats] [--reporting-interval MS]
            [--hide-header] [--date-format FORMAT] [--print-metrics]
-           [--command-property k=v ...] [--command-config FILE]
+           [--command-property k=v]... [--command-config FILE]
            [--agents host:port,...] [--driver sarama|franz] [--out DIR]
 
 A drop-in for kafka-consumer-perf-test (Kafka 4.x): it takes the Java tool's
@@ -54,7 +54,8 @@ Flags (--name value or --name=value; unambiguous prefixes work):
   --date-format FORMAT         java.text.SimpleDateFormat pattern (default yyyy-MM-dd HH:mm:ss:SSS)
   --hide-header                no header row
   --print-metrics              print kperf's consume metrics as "name : value" lines at the end
-  --command-property k=v ...   consumer properties (Java names), over --command-config's
+  --command-property k=v       a consumer property (Java names; repeat the flag), over
+                               --command-config's; security.protocol, sasl.*, ssl.* work
   --command-config FILE        Java properties file (also --consumer.config)
   --socket-buffer-size BYTES   accepted and ignored (the drivers size their own buffers)
   --agents host:port,...       kperf agents (default: one in this process)
