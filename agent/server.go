@@ -159,7 +159,7 @@ func (s *Server) Run(stream kperfv1.AgentService_RunServer) error {
 	lease := time.Duration(a.GetLeaseTimeoutNs())
 	starts := make(chan int64, 1)
 	stop := newStopSignal()
-	go readController(stream, lease, starts, stop, cancel)
+	go readController(stream, lease, starts, stop, cancel, log)
 	go func() {
 		select {
 		case <-s.draining:
@@ -253,8 +253,10 @@ func (s *stopSignal) stop(reason string) {
 
 // readController reads the controller's messages until the stream ends.
 // Every message renews the lease; when the lease expires or the stream
-// breaks, the run is cancelled. Stop stops the run gracefully.
-func readController(stream kperfv1.AgentService_RunServer, lease time.Duration, starts chan<- int64, stop *stopSignal, cancel context.CancelCauseFunc) {
+// breaks, the run is cancelled (an expired lease is logged: it is when an
+// agent cut off from its controller stops producing). Stop stops the run
+// gracefully.
+func readController(stream kperfv1.AgentService_RunServer, lease time.Duration, starts chan<- int64, stop *stopSignal, cancel context.CancelCauseFunc, log hclog.Logger) {
 	msgs := make(chan *kperfv1.RunRequest)
 	errc := make(chan error, 1)
 	go func() {
@@ -293,7 +295,9 @@ func readController(stream kperfv1.AgentService_RunServer, lease time.Duration, 
 			cancel(fmt.Errorf("lease lost: %w", err))
 			return
 		case <-timer.C:
-			cancel(fmt.Errorf("lease expired: no controller message for %v", lease))
+			err := fmt.Errorf("lease expired: no controller message for %v", lease)
+			log.Warn("stopping the run", "reason", err)
+			cancel(err)
 			return
 		case <-stream.Context().Done():
 			cancel(context.Cause(stream.Context()))

@@ -303,9 +303,12 @@ func (c *franzClient) drain() {
 
 // Close flushes for at most request.timeout.ms + 10 s, then fails what is
 // still buffered, waits (at most drainBudget more) until every record sent
-// has been completed, and closes the client.
-func (c *franzClient) Close() error {
-	ctx, cancel := context.WithTimeout(context.Background(), c.flushBudget)
+// has been completed, and closes the client. When ctx is done the flush
+// ends at once.
+func (c *franzClient) Close(ctx context.Context) error {
+	// A done ctx ends the flush at once; closing the client then fails the
+	// records still buffered, so none is delivered late.
+	ctx, cancel := context.WithTimeout(ctx, c.flushBudget)
 	ferr := c.cl.Flush(ctx)
 	cancel()
 	closed := false

@@ -108,6 +108,13 @@ func checkTotals(t *testing.T, s faultSummary, growth int64) {
 	}
 }
 
+// fullShare reports whether a ran its whole share of the plan: share
+// records (the one due exactly at the planned end may or may not go out),
+// every one sent acked.
+func fullShare(a faultAgent, share int64) bool {
+	return a.Failed == 0 && a.Sent == a.Records && a.Records >= share-1 && a.Records <= share
+}
+
 // controllerProc is a kperf-controller running in the background.
 type controllerProc struct {
 	cmd            *exec.Cmd
@@ -290,7 +297,7 @@ func TestAgentKilledMidRun(t *testing.T) {
 			share := int64(faultRate / len(agents) * int(duration/time.Second))
 			for _, a := range agents[1:] {
 				sa := s.agent(t, a.addr)
-				if sa.Lost || sa.EndReason != "done" || sa.Records != share || sa.Failed != 0 || sa.Sent != share {
+				if sa.Lost || sa.EndReason != "done" || !fullShare(sa, share) {
 					t.Errorf("surviving agent %s: lost %v, end_reason %q, %d records of %d sent, %d failed; want done with its full share of %d",
 						a.addr, sa.Lost, sa.EndReason, sa.Records, sa.Sent, sa.Failed, share)
 				}
