@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -510,6 +511,7 @@ func (r *run) emit(w *window) error {
 		Records: w.acked, Bytes: w.bytes, Failed: w.failed, Sent: w.sent, Agents: w.agents, GeneratorBehind: w.behind,
 		InFlight: w.inFlight, Latency: report.LatencyOf(&w.ack),
 		ServiceP99Ms: float64(w.service.Percentiles(99)[0]) / 1e6, SendDelayP99Ms: float64(w.delay.Percentiles(99)[0]) / 1e6,
+		Errors: maps.Clone(w.errors),
 	}
 	r.intervals = append(r.intervals, iv)
 	// Like kafka-producer-perf-test, print full windows only: a short tail
