@@ -308,14 +308,18 @@ func (c *franzClient) drain() {
 func (c *franzClient) Close(ctx context.Context) error {
 	// A done ctx ends the flush at once; closing the client then fails the
 	// records still buffered, so none is delivered late.
-	ctx, cancel := context.WithTimeout(ctx, c.flushBudget)
-	ferr := c.cl.Flush(ctx)
+	fctx, cancel := context.WithTimeout(ctx, c.flushBudget)
+	ferr := c.cl.Flush(fctx)
 	cancel()
 	closed := false
 	if ferr != nil {
 		c.cl.Close() // fails the records still buffered
 		closed = true
-		ferr = fmt.Errorf("flush: %w", ferr)
+		if cause := context.Cause(ctx); cause != nil {
+			ferr = fmt.Errorf("flush: let go of the records in flight: %w", cause)
+		} else {
+			ferr = fmt.Errorf("flush: %w", ferr)
+		}
 	}
 	c.closing.Store(true)
 	select {
