@@ -108,11 +108,12 @@ func checkTotals(t *testing.T, s faultSummary, growth int64) {
 	}
 }
 
-// fullShare reports whether a ran its whole share of the plan: share
-// records (the one due exactly at the planned end may or may not go out),
-// every one sent acked.
+// fullShare reports whether a ran its share of the plan to the end: every
+// record it sent acked, and no more than share records, at least 98% of
+// them (on a loaded machine a generator may fall a little behind its
+// schedule by the planned end; a lost agent stops far earlier).
 func fullShare(a faultAgent, share int64) bool {
-	return a.Failed == 0 && a.Sent == a.Records && a.Records >= share-1 && a.Records <= share
+	return a.Failed == 0 && a.Sent == a.Records && a.Records <= share && float64(a.Records) >= 0.98*float64(share)
 }
 
 // controllerProc is a kperf-controller running in the background.
