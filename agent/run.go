@@ -29,6 +29,10 @@ type runner struct {
 	// stallLimit is how long records may stay in flight without any
 	// completing before the agent gives up on the run.
 	stallLimit time.Duration
+	// mon, when set, is told the run's state and interval counters.
+	mon *monitor
+	// endReason says why the run ended (EndDone, ...), once it has.
+	endReason string
 }
 
 // prepare connects one client per worker and builds payloads. On error
@@ -138,7 +142,7 @@ func (r *runner) run(ctx context.Context, stream kperfv1.AgentService_RunServer,
 	if maxDuration > 0 {
 		// The agent's own cap on a run's length, whatever the plan says.
 		t := time.AfterFunc(time.Duration(start-r.clock.Now())+maxDuration, func() {
-			stop.stop(fmt.Sprintf("agent limit reached: ran for --max-duration %v", maxDuration))
+			stop.stop(maxDurationReason(maxDuration))
 		})
 		defer t.Stop()
 	}
@@ -149,7 +153,7 @@ func (r *runner) run(ctx context.Context, stream kperfv1.AgentService_RunServer,
 		// A hard deadline backs up the lease.
 		deadline := time.Duration(end-r.clock.Now()) + time.Duration(r.a.GetLeaseTimeoutNs()) + graceAfterEnd
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeoutCause(ctx, deadline, errors.New("hard deadline passed"))
+		ctx, cancel = context.WithTimeoutCause(ctx, deadline, errHardDeadline)
 		defer cancel()
 	}
 	sendCtx, stopSending := context.WithCancel(ctx)
@@ -166,6 +170,7 @@ func (r *runner) run(ctx context.Context, stream kperfv1.AgentService_RunServer,
 			stopSending()
 		case <-sendCtx.Done():
 		}
+		r.mon.setState(r, StateStopping)
 	}()
 
 	r.started = true
@@ -197,6 +202,7 @@ func (r *runner) run(ctx context.Context, stream kperfv1.AgentService_RunServer,
 		return err
 	}
 	log.Info("started", "late", time.Duration(r.clock.Now()-start))
+	r.mon.setState(r, StateRunning)
 
 	var window, totals producer.Stats
 	timer := time.NewTimer(time.Hour)
@@ -212,6 +218,7 @@ func (r *runner) run(ctx context.Context, stream kperfv1.AgentService_RunServer,
 		case <-timer.C:
 		case <-done:
 			finished = true
+			r.mon.setState(r, StateStopping)
 		}
 		winEnd := boundary
 		if finished {
@@ -234,8 +241,10 @@ func (r *runner) run(ctx context.Context, stream kperfv1.AgentService_RunServer,
 			log.Warn("stopping", "reason", stalled)
 			stopSending()
 		}
+		iv := r.intervalMsg(seq, start, winEnd, &window, &totals)
+		r.mon.interval(r, iv, time.Duration(winEnd-(start+seq*r.interval)))
 		if sendErr == nil {
-			sendErr = stream.Send(&kperfv1.RunResponse{Msg: &kperfv1.RunResponse_Interval{Interval: r.intervalMsg(seq, start, winEnd, &window, &totals)}})
+			sendErr = stream.Send(&kperfv1.RunResponse{Msg: &kperfv1.RunResponse_Interval{Interval: iv}})
 			if sendErr != nil {
 				stopSending() // nobody is listening: stop producing now
 			}
@@ -250,16 +259,21 @@ func (r *runner) run(ctx context.Context, stream kperfv1.AgentService_RunServer,
 	}
 	if sendErr != nil {
 		log.Warn("finished without a final report: the controller is gone", "error", sendErr, "cause", context.Cause(ctx), "acked", totals.Acked, "failed", totals.Failed)
+		r.endReason = EndLeaseLost
 		return sendErr
 	}
 	reason := "done"
+	r.endReason = EndDone
 	switch {
 	case stalled != nil:
-		reason = stalled.Error()
+		reason, r.endReason = stalled.Error(), EndStalled
 	case ctx.Err() != nil:
-		reason = context.Cause(ctx).Error()
+		reason, r.endReason = context.Cause(ctx).Error(), EndLeaseLost
+		if errors.Is(context.Cause(ctx), errHardDeadline) {
+			r.endReason = EndDeadline
+		}
 	case isClosed(stop.ch):
-		reason = stop.reason
+		reason, r.endReason = stop.reason, stopEnd(stop.reason, maxDuration)
 	}
 	log.Info("finished", "reason", reason, "acked", totals.Acked, "failed", totals.Failed)
 	return stream.Send(&kperfv1.RunResponse{Msg: &kperfv1.RunResponse_Final{Final: &kperfv1.Final{

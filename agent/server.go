@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"os"
 	"runtime"
@@ -62,6 +63,7 @@ type Server struct {
 	limits  Limits
 	version string
 	busy    atomic.Bool
+	mon     *monitor
 	// draining is closed when the agent shuts down: a running test stops
 	// and sends its Final, and new tests are refused.
 	draining  chan struct{}
@@ -70,7 +72,7 @@ type Server struct {
 
 // New returns an agent server.
 func New(opts ...Option) *Server {
-	s := &Server{log: hclog.NewNullLogger(), limits: DefaultLimits(), version: "dev", draining: make(chan struct{})}
+	s := &Server{log: hclog.NewNullLogger(), limits: DefaultLimits(), version: "dev", mon: newMonitor(), draining: make(chan struct{})}
 	for _, o := range opts {
 		o(s)
 	}
@@ -106,8 +108,13 @@ func (s *Server) Drain() { s.drainOnce.Do(func() { close(s.draining) }) }
 // prepareTimeout bounds the wait for the first message of a Run stream.
 const prepareTimeout = 30 * time.Second
 
+// Status returns a snapshot of the agent's state and counters for
+// monitoring. It is safe for concurrent use and costs the producers
+// nothing: it reads what the agent keeps per interval.
+func (s *Server) Status() Status { return s.mon.status() }
+
 // Run runs one test: Prepare, Ready, Start, intervals, Final.
-func (s *Server) Run(stream kperfv1.AgentService_RunServer) error {
+func (s *Server) Run(stream kperfv1.AgentService_RunServer) (err error) {
 	if !s.busy.CompareAndSwap(false, true) {
 		return status.Error(codes.FailedPrecondition, "agent busy: another test is running")
 	}
@@ -115,8 +122,14 @@ func (s *Server) Run(stream kperfv1.AgentService_RunServer) error {
 	if isClosed(s.draining) {
 		return status.Error(codes.Unavailable, "agent is shutting down")
 	}
+	s.mon.preparing()
+	var r *runner
+	defer func() { s.mon.finish(endReason(err, r)) }()
 
 	first, err := recvWithin(stream, prepareTimeout)
+	if errors.Is(err, io.EOF) {
+		return status.Error(codes.InvalidArgument, "stream closed before Prepare")
+	}
 	if err != nil {
 		return err
 	}
@@ -144,11 +157,12 @@ func (s *Server) Run(stream kperfv1.AgentService_RunServer) error {
 	ctx, cancel := context.WithCancelCause(stream.Context())
 	defer cancel(nil)
 	began := time.Now()
-	r, err := prepare(ctx, a, settings, log)
+	r, err = prepare(ctx, a, settings, log)
 	if err != nil {
 		return status.Error(codes.Unavailable, err.Error())
 	}
 	defer r.close()
+	s.mon.attach(r)
 	log.Info("prepared", "workers", len(r.workers), "took", time.Since(began))
 	if err := stream.Send(&kperfv1.RunResponse{Msg: &kperfv1.RunResponse_Ready{Ready: &kperfv1.Ready{PrepareNs: int64(time.Since(began))}}}); err != nil {
 		return err
@@ -179,6 +193,24 @@ func (s *Server) Run(stream kperfv1.AgentService_RunServer) error {
 	return r.run(ctx, stream, at, stop, s.limits.MaxDuration, log)
 }
 
+// endReason classifies how a run ended, for Status.Runs: by the runner's
+// own reason once it ran, else by the error's gRPC code.
+func endReason(err error, r *runner) string {
+	switch {
+	case r != nil && r.endReason != "":
+		return r.endReason
+	case err == nil:
+		return EndDone
+	}
+	switch status.Code(err) {
+	case codes.InvalidArgument, codes.FailedPrecondition:
+		return EndRejected
+	case codes.Canceled:
+		return EndLeaseLost
+	}
+	return EndFailed
+}
+
 // check applies the agent's limits to an assignment.
 func (s *Server) check(a *kperfv1.Assignment) error {
 	switch {
@@ -201,9 +233,15 @@ func (s *Server) check(a *kperfv1.Assignment) error {
 	case s.limits.MaxDuration > 0 && time.Duration(a.GetDurationNs()) > s.limits.MaxDuration:
 		return fmt.Errorf("duration %v is over the agent limit %v (kperf-agent --max-duration)", time.Duration(a.GetDurationNs()), s.limits.MaxDuration)
 	}
+	if j := a.GetJitter(); !(j >= 0 && j <= 1) {
+		return fmt.Errorf("jitter %v outside 0..1", j)
+	}
 	for i, w := range a.GetWorkers() {
 		if w.GetNumRecords() <= 0 && a.GetDurationNs() <= 0 {
 			return fmt.Errorf("worker %d has neither a record count nor a duration", i)
+		}
+		if r := w.GetRatePerSec(); math.IsNaN(r) || math.IsInf(r, 0) {
+			return fmt.Errorf("worker %d rate %v records/s is not a finite number", i, r)
 		}
 		// A counted, rate-limited worker's length is known up front.
 		if rate := w.GetRatePerSec(); s.limits.MaxDuration > 0 && a.GetDurationNs() <= 0 && rate > 0 {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -85,6 +87,25 @@ func connError(err error) string {
 		msg += " (an agent serving TLS closes plaintext connections: give --tls-ca)"
 	}
 	return msg
+}
+
+// SameVersion checks that the agents at addrs, described by infos, run
+// the same kperf build: numbers from mixed builds are not comparable. The
+// error lists what was found.
+func SameVersion(addrs []string, infos []*kperfv1.InfoResponse) error {
+	byVersion := map[string][]string{}
+	for i, in := range infos {
+		v := in.GetVersion()
+		byVersion[v] = append(byVersion[v], addrs[i])
+	}
+	if len(byVersion) < 2 {
+		return nil
+	}
+	var found []string
+	for _, v := range slices.Sorted(maps.Keys(byVersion)) {
+		found = append(found, fmt.Sprintf("%s on %s", v, strings.Join(byVersion[v], ",")))
+	}
+	return fmt.Errorf("agents run different kperf versions: %s; run one version everywhere", strings.Join(found, "; "))
 }
 
 // Info fetches the description of every agent at addrs; errors name the

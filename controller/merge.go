@@ -27,13 +27,15 @@ type merger struct {
 	next    int64
 	done    []int64 // per agent: intervals it sent in all, -1 while running
 	got     []int64 // per agent: intervals received
+	last    []int64 // per agent: highest interval index delivered, -1 for none
 	emit    func(*window) error
 }
 
 func newMerger(agents int, emit func(*window) error) *merger {
-	m := &merger{agents: agents, pending: map[int64]*window{}, done: make([]int64, agents), got: make([]int64, agents), emit: emit}
+	m := &merger{agents: agents, pending: map[int64]*window{}, done: make([]int64, agents),
+		got: make([]int64, agents), last: make([]int64, agents), emit: emit}
 	for i := range m.done {
-		m.done[i] = -1
+		m.done[i], m.last[i] = -1, -1
 	}
 	return m
 }
@@ -41,8 +43,14 @@ func newMerger(agents int, emit func(*window) error) *merger {
 // add merges agent's interval iv.
 func (m *merger) add(agent int, iv *kperfv1.Interval) error {
 	seq := iv.GetSeq()
+	if seq < 0 {
+		return fmt.Errorf("interval %d: negative index", seq)
+	}
 	if seq < m.next {
 		return fmt.Errorf("interval %d arrived after it was reported", seq)
+	}
+	if n := m.done[agent]; n >= 0 && seq >= n {
+		return fmt.Errorf("interval %d arrived after the final report said %d intervals", seq, n)
 	}
 	w := m.pending[seq]
 	if w == nil {
@@ -62,6 +70,7 @@ func (m *merger) add(agent int, iv *kperfv1.Interval) error {
 	}
 	w.seen[agent] = true
 	m.got[agent]++
+	m.last[agent] = max(m.last[agent], seq)
 	w.agents++
 	w.start = min(w.start, iv.GetStartUnixNano())
 	w.end = max(w.end, iv.GetEndUnixNano())
@@ -89,6 +98,14 @@ func (m *merger) received(agent int) int64 { return m.got[agent] }
 
 // finish records that agent sent intervals intervals in all.
 func (m *merger) finish(agent int, intervals int64) error {
+	switch {
+	case m.done[agent] >= 0:
+		return fmt.Errorf("second final report (%d intervals, the first said %d)", intervals, m.done[agent])
+	case intervals < 0:
+		return fmt.Errorf("final report says %d intervals", intervals)
+	case m.last[agent] >= intervals:
+		return fmt.Errorf("final report says %d intervals, but interval %d arrived", intervals, m.last[agent])
+	}
 	m.done[agent] = intervals
 	return m.flush()
 }

@@ -416,3 +416,43 @@ func TestMergerEmitErrorIsReturned(t *testing.T) {
 		t.Errorf("add with a failing emit: error = %v, want the emit error", err)
 	}
 }
+
+// TestMergerRejectsBadFinals checks the finals and late intervals that
+// would otherwise leave the merger waiting forever or drop data silently.
+func TestMergerRejectsBadFinals(t *testing.T) {
+	t.Parallel()
+	r := rand.New(rand.NewPCG(11, 11))
+	sc := &mergeScratch{}
+	tests := []struct {
+		name string
+		run  func(m *merger) error // returns the error of the step that must fail
+		want string
+	}{
+		{name: "negative count", run: func(m *merger) error { return m.finish(0, -1) }, want: "says -1 intervals"},
+		{name: "second final", run: func(m *merger) error {
+			if err := m.finish(0, 0); err != nil {
+				return fmt.Errorf("first final: %w", err)
+			}
+			return m.finish(0, 0)
+		}, want: "second final"},
+		{name: "final below a received interval", run: func(m *merger) error {
+			if err := m.add(0, makeInterval(r, sc, 0, 3, 5).msg); err != nil {
+				return fmt.Errorf("add: %w", err)
+			}
+			return m.finish(0, 2)
+		}, want: "interval 3 arrived"},
+		{name: "interval after the final", run: func(m *merger) error {
+			if err := m.finish(0, 1); err != nil {
+				return fmt.Errorf("final: %w", err)
+			}
+			return m.add(0, makeInterval(r, sc, 0, 4, 5).msg)
+		}, want: "after the final report said 1"},
+		{name: "negative interval", run: func(m *merger) error { return m.add(1, makeInterval(r, sc, 1, -2, 5).msg) }, want: "interval -2"},
+	}
+	for _, tc := range tests {
+		err := tc.run(newMerger(2, func(*window) error { return nil }))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: error = %v, want one containing %q", tc.name, err, tc.want)
+		}
+	}
+}

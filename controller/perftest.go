@@ -24,11 +24,17 @@ type PerfTest struct {
 	Spec *kperfv1.TestPlan
 	// PrintMetrics is --print-metrics.
 	PrintMetrics bool
-	// Agents is kperf's --agents; AgentsGiven says the flag was given.
-	Agents      []string
+	// Agents is kperf's --agents as given (host:port list, dns:/// or
+	// srv: entries); AgentsGiven says the flag was given.
+	Agents      string
 	AgentsGiven bool
+	// AgentFlags are the PerfAgentFlags given, by name.
+	AgentFlags map[string]string
 	// OutDir is kperf's --out.
 	OutDir string
+	// MetricsAddr and Pprof are kperf's --metrics-addr and --pprof.
+	MetricsAddr string
+	Pprof       bool
 	// Help is -h or --help.
 	Help bool
 }
@@ -55,8 +61,15 @@ var perfFlags = map[string]perfArg{
 	"transactional-id": argValue, "transaction-duration-ms": argValue, "warmup-records": argValue,
 	"payload-monotonic": argBool, "record-key-range": argValue, "key-distribution": argValue,
 	// kperf's own.
-	"agents": argValue, "out": argValue, "help": argBool,
+	"agents": argValue, "out": argValue, "help": argBool, "metrics-addr": argValue, "pprof": argBool,
+	"expect-agents": argValue, "discovery-timeout": argValue, "dial-timeout": argValue,
+	"tls-ca": argValue, "tls-cert": argValue, "tls-key": argValue, "tls-server-name": argValue,
+	"token-file": argValue, "insecure": argBool,
 }
+
+// PerfAgentFlags are kperf's flags, beside --agents, for finding and
+// reaching agents; producer-perf-test passes them on as given.
+var PerfAgentFlags = []string{"expect-agents", "discovery-timeout", "dial-timeout", "tls-ca", "tls-cert", "tls-key", "tls-server-name", "token-file", "insecure"}
 
 // perfUnsupported are the Java tool's options kperf cannot honour.
 var perfUnsupported = map[string]string{
@@ -103,7 +116,7 @@ func resolvePerfFlag(name string) (string, error) {
 // ParsePerfTest reads kafka-producer-perf-test's arguments, as the Java tool
 // parses them (argparse4j: "--name value", "--name=value", unambiguous
 // prefixes, several values after --producer-props/--command-property), plus
-// kperf's --agents and --out. The producer config file is read here:
+// kperf's --agents, --out, --metrics-addr and --pprof. The producer config file is read here:
 // properties on the command line override it, and --bootstrap-server
 // overrides both. Every error means bad arguments.
 func ParsePerfTest(args []string) (*PerfTest, error) {
@@ -273,16 +286,20 @@ func ParsePerfTest(args []string) (*PerfTest, error) {
 		spec.ProducerProps = props
 	}
 
-	pt := &PerfTest{Spec: spec, PrintMetrics: seen["print-metrics"], OutDir: vals["out"]}
+	pt := &PerfTest{Spec: spec, PrintMetrics: seen["print-metrics"], OutDir: vals["out"], AgentFlags: map[string]string{},
+		MetricsAddr: vals["metrics-addr"], Pprof: seen["pprof"]}
 	if v, ok := vals["agents"]; ok {
-		pt.AgentsGiven = true
-		for _, a := range strings.Split(v, ",") {
-			if a = strings.TrimSpace(a); a != "" {
-				pt.Agents = append(pt.Agents, a)
-			}
-		}
-		if len(pt.Agents) == 0 {
+		pt.AgentsGiven, pt.Agents = true, v
+		if strings.Trim(v, ", ") == "" {
 			return nil, fmt.Errorf("--agents %q lists no agent: want host:port,host:port,...", v)
+		}
+	}
+	for _, name := range PerfAgentFlags {
+		if v, ok := vals[name]; ok {
+			if !pt.AgentsGiven {
+				return nil, fmt.Errorf("--%s needs --agents", name)
+			}
+			pt.AgentFlags[name] = v
 		}
 	}
 	return pt, nil

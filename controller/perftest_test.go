@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -23,6 +24,8 @@ func TestParsePerfTestEveryFlag(t *testing.T) {
 		"--throughput", "-1", "--producer-props", "acks=all", "client.id=c1", "--producer.config", cfg,
 		"--print-metrics", "--bootstrap-server", "b1:9092,b2:9092", "--reporting-interval", "1000",
 		"--random-seed", "7", "--agents", "h1:7070, h2:7070", "--out", "/tmp/x", "--key-distribution", "none",
+		"--expect-agents", "2", "--tls-ca", "ca.pem", "--insecure",
+		"--metrics-addr", ":9091", "--pprof",
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -36,8 +39,16 @@ func TestParsePerfTestEveryFlag(t *testing.T) {
 	if d := cmp.Diff(want, pt.Spec, protocmp.Transform()); d != "" {
 		t.Errorf("spec (-want +got):\n%s", d)
 	}
-	if !pt.PrintMetrics || !pt.AgentsGiven || strings.Join(pt.Agents, ",") != "h1:7070,h2:7070" || pt.OutDir != "/tmp/x" {
-		t.Errorf("print metrics %v, agents %v %q, out %q", pt.PrintMetrics, pt.AgentsGiven, pt.Agents, pt.OutDir)
+	if !pt.PrintMetrics || !pt.AgentsGiven || pt.Agents != "h1:7070, h2:7070" || pt.OutDir != "/tmp/x" ||
+		!maps.Equal(pt.AgentFlags, map[string]string{"expect-agents": "2", "tls-ca": "ca.pem", "insecure": "true"}) {
+		t.Errorf("print metrics %v, agents %v %q %v, out %q", pt.PrintMetrics, pt.AgentsGiven, pt.Agents, pt.AgentFlags, pt.OutDir)
+	}
+	if _, err := ParsePerfTest([]string{"--topic", "t", "--num-records", "1", "--throughput", "1", "--record-size", "1",
+		"--bootstrap-server", "b:1", "--tls-ca", "ca.pem"}); err == nil || err.Error() != "--tls-ca needs --agents" {
+		t.Errorf("--tls-ca without --agents: %v", err)
+	}
+	if pt.MetricsAddr != ":9091" || !pt.Pprof {
+		t.Errorf("metrics addr %q, pprof %v; want :9091, true", pt.MetricsAddr, pt.Pprof)
 	}
 	if _, err := Resolve(pt.Spec); err != nil {
 		t.Errorf("Resolve: %v", err)

@@ -59,6 +59,9 @@ type Options struct {
 	ReadyTimeout time.Duration
 	// Version is the controller's build version.
 	Version string
+	// Monitor, when set, is kept up to date with the run's state and merged
+	// counters (for the Prometheus exporter).
+	Monitor *Monitor
 }
 
 func (o *Options) defaults() {
@@ -100,8 +103,10 @@ func (p *Plan) finalGrace() time.Duration {
 // When ctx is cancelled the agents are stopped, and the partial results are
 // reported as interrupted. A delivery mismatch returns the summary and
 // ErrDeliveryMismatch.
-func Run(ctx context.Context, spec *kperfv1.TestPlan, o Options) (*report.Summary, error) {
+func Run(ctx context.Context, spec *kperfv1.TestPlan, o Options) (s *report.Summary, err error) {
 	o.defaults()
+	o.Monitor.begin()
+	defer func() { o.Monitor.end(resultOf(ctx, s, err)) }()
 	p, err := Resolve(spec)
 	if err != nil {
 		return nil, err
@@ -140,6 +145,13 @@ func Run(ctx context.Context, spec *kperfv1.TestPlan, o Options) (*report.Summar
 			c.conn.Close()
 		}
 	}()
+	infos := make([]*kperfv1.InfoResponse, len(conns))
+	for i, c := range conns {
+		infos[i] = c.info
+	}
+	if err := SameVersion(agents, infos); err != nil {
+		return nil, err
+	}
 	for _, c := range conns {
 		if c.info.GetBusy() {
 			return nil, &AgentError{c.addr, errors.New("busy with another test")}
@@ -171,10 +183,11 @@ func Run(ctx context.Context, spec *kperfv1.TestPlan, o Options) (*report.Summar
 		return nil, fmt.Errorf("results directory: %w", err)
 	}
 	r := &run{o: o, plan: p, conns: conns, runID: newRunID()}
-	s, err := r.execute(ctx, assignments)
+	s, err = r.execute(ctx, assignments)
 	if err != nil {
 		return nil, err
 	}
+	o.Monitor.setState(RunStopping)
 	s.Partitions = partitions
 	after, offErr := adm.settledEndOffsets(context.WithoutCancel(ctx), p.Spec.GetTopic(), before, s.Records)
 	s.DeliveryCheck = report.Delivery{Acked: s.Records, BrokerOffsetDelta: after - before}
@@ -214,6 +227,17 @@ func Run(ctx context.Context, spec *kperfv1.TestPlan, o Options) (*report.Summar
 		return s, ErrPartial
 	}
 	return s, nil
+}
+
+// resultOf classifies a run's outcome for Monitor.
+func resultOf(ctx context.Context, s *report.Summary, err error) string {
+	switch {
+	case ctx.Err() != nil || (s != nil && s.Interrupted):
+		return ResultInterrupted
+	case err != nil:
+		return ResultFailed
+	}
+	return ResultOK
 }
 
 // recordOverhead is a generous bound on the record batch and record headers
@@ -283,6 +307,7 @@ func (r *run) execute(ctx context.Context, assignments []*kperfv1.Assignment) (*
 		ctl[i] = make(chan *kperfv1.RunRequest, 4)
 		go sendLoop(actx, stream, ctl[i], r.plan.LeaseTimeout/4, i, events)
 		go recvLoop(actx, stream, i, events)
+		r.o.Monitor.agents(i + 1)
 		ctl[i] <- &kperfv1.RunRequest{Msg: &kperfv1.RunRequest_Prepare{Prepare: &kperfv1.Prepare{
 			RunId: r.runID, ProtocolVersion: agent.ProtocolVersion, Assignment: assignments[i]}}}
 	}
@@ -318,6 +343,7 @@ func (r *run) execute(ctx context.Context, assignments []*kperfv1.Assignment) (*
 		ctl[i] <- &kperfv1.RunRequest{Msg: &kperfv1.RunRequest_Start{Start: &kperfv1.Start{AtUnixNano: r.start.UnixNano()}}}
 	}
 	r.o.Log.Info("starting", "agents", n, "at", r.start.Format(time.RFC3339Nano), "run_id", r.runID)
+	r.o.Monitor.setState(RunRunning)
 	var err error
 	if r.hlog, err = report.CreateHlog(r.o.OutDir, r.start); err != nil {
 		return nil, fmt.Errorf("write results: %w", err)
@@ -340,6 +366,7 @@ func (r *run) execute(ctx context.Context, assignments []*kperfv1.Assignment) (*
 			}
 		}
 		stopTimeout = time.After(r.plan.finalGrace())
+		r.o.Monitor.setState(RunStopping)
 	}
 	done := ctx.Done()
 	// Agents bound their own runs; this bounds the controller's wait for
@@ -371,6 +398,7 @@ func (r *run) execute(ctx context.Context, assignments []*kperfv1.Assignment) (*
 			r.conns[i].addr, at, why, a.LastIntervalEndS))
 		fmt.Fprintf(r.o.Details, "agent %s lost: %s; going on with the others\n", r.conns[i].addr, why)
 		r.o.Log.Warn("agent lost", "agent", r.conns[i].addr, "reason", why)
+		r.o.Monitor.agentLost()
 		return m.finish(i, m.received(i))
 	}
 	check := time.NewTicker(max(100*time.Millisecond, min(time.Second, silence/4)))
@@ -516,10 +544,12 @@ func (r *run) emit(w *window) error {
 	r.intervals = append(r.intervals, iv)
 	// Like kafka-producer-perf-test, print full windows only: a short tail
 	// window (the run's last moments) is in intervals.csv and the summary.
-	if iv.EndS-iv.StartS >= r.plan.Interval.Seconds()/2 {
+	full := iv.EndS-iv.StartS >= r.plan.Interval.Seconds()/2
+	if full {
 		r.o.Progress.Clear()
 		fmt.Fprintln(r.o.Stdout, report.IntervalLine(&iv))
 	}
+	r.o.Monitor.interval(&iv, full)
 	r.o.Progress.Interval(&iv)
 	r.ack.Add(&w.ack)
 	r.service.Add(&w.service)

@@ -188,6 +188,7 @@ func RunSearch(ctx context.Context, spec *kperfv1.TestPlan, o SearchOptions) (*S
 			res.Interrupted = true
 			break
 		}
+		o.Monitor.step(n, o.Steps)
 		st, interrupted, err := runSearchStep(ctx, runStep, spec, o, n, width, rate)
 		if err != nil {
 			return res, err

@@ -23,6 +23,13 @@ func Split(p *Plan, agents int, payloads [][]byte) ([]*kperfv1.Assignment, error
 		return nil, &PlanError{fmt.Errorf("plan key num_records: %d is fewer than the %d workers (%d agents x %d)", n, total, agents, perAgent)}
 	}
 	rate := p.RatePerSec()
+	if rate > MaxRate {
+		// Only throughput_bytes over small records gets here (throughput
+		// itself is capped by Resolve); beyond MaxRate the split's integer
+		// units overflow.
+		return nil, &PlanError{fmt.Errorf("plan key throughput_bytes: %v bytes/s of %v-byte records is %v records/s, above the maximum %g",
+			s.GetThroughputBytes(), p.ValueBytes, rate, float64(MaxRate))}
+	}
 	if rate > 0 && math.Round(rate*1e6) < float64(total) {
 		return nil, &PlanError{fmt.Errorf("plan key throughput: %v records/s is too low to split across %d workers", rate, total)}
 	}

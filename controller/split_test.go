@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"strings"
@@ -105,6 +106,19 @@ func TestSplitRateFromThroughputBytes(t *testing.T) {
 	}
 	if want := microUnits(float64(1<<20) / 1000); units != want {
 		t.Errorf("sum of rates = %d µrecords/s, want %d (throughput_bytes / record_size)", units, want)
+	}
+}
+
+// TestSplitRejectsByteRateAboveMaxRate: throughput_bytes over 1-byte
+// records can ask for more than MaxRate records/s, where the split's
+// integer units overflow; found by FuzzPlan.
+func TestSplitRejectsByteRateAboveMaxRate(t *testing.T) {
+	t.Parallel()
+	p := mustResolve(t, &kperfv1.TestPlan{ThroughputBytes: proto.Float64(1e15), RecordSize: proto.Int32(1), Throughput: proto.Float64(-1)})
+	_, err := Split(p, 1, nil)
+	var pe *PlanError
+	if !errors.As(err, &pe) || !strings.Contains(err.Error(), "plan key throughput_bytes") {
+		t.Fatalf("Split error = %v, want a *PlanError naming throughput_bytes", err)
 	}
 }
 

@@ -380,6 +380,7 @@ func RunSweep(ctx context.Context, spec *kperfv1.TestPlan, o SweepOptions) (*Swe
 			return res, fmt.Errorf("results directory: %w", err)
 		}
 		o.Progress.Step(st.Index, total, st.Settings(), sw.Warmup+stepLength(st.Spec)+sw.Cooldown)
+		o.Monitor.step(st.Index, total)
 		res.Ran++
 		s, err := runSweepStep(ctx, runStep, st, sw, o, dir)
 		var pe *PlanError
@@ -454,7 +455,7 @@ func runSweepStep(ctx context.Context, runStep RunFunc, st *SweepStep, sw *Sweep
 		warm.NumRecords = proto.Int64(0)
 		o.Progress.Note(fmt.Sprintf("  warm-up %v", sw.Warmup))
 		wo := Options{Agents: o.Agents, OutDir: scratch, Log: o.Log, DialTimeout: o.DialTimeout, DialOptions: o.DialOptions,
-			ReadyTimeout: o.ReadyTimeout, Version: o.Version}
+			ReadyTimeout: o.ReadyTimeout, Version: o.Version, Monitor: o.Monitor}
 		s, err := runStep(ctx, warm, wo)
 		if err != nil && !errors.Is(err, ErrDeliveryMismatch) {
 			return nil, fmt.Errorf("warm-up: %w", err)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/kperf/kperf/agent"
 	"github.com/kperf/kperf/internal/grpcauth"
+	"github.com/kperf/kperf/internal/metrics"
 )
 
 // version is stamped at build time with -ldflags "-X main.version=...".
@@ -69,6 +70,7 @@ Flags:
 	fs.DurationVar(&limits.MaxDuration, "max-duration", limits.MaxDuration, "longest run a test may ask for; a longer run is refused, one of unknown length is stopped there")
 	drain := fs.Duration("drain-timeout", agent.DefaultDrainTimeout, "on SIGTERM, how long a running test gets to stop and send its final report")
 	showVersion := fs.Bool("version", false, "print the version and exit")
+	mf := metrics.BindFlags(fs, metrics.EnvAddr("PORT_METRICS"))
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -82,6 +84,10 @@ Flags:
 	if *showVersion {
 		fmt.Println(version)
 		return 0
+	}
+	if err := mf.Check(); err != nil {
+		fmt.Fprintf(os.Stderr, "kperf-agent: %v\n", err)
+		return 2
 	}
 	if limits.MaxWorkers < 1 || limits.MaxRecordSize < 1 || limits.MaxBufferBytes < 1 || limits.MaxDuration <= 0 {
 		fmt.Fprintln(os.Stderr, "kperf-agent: --max-workers, --max-record-size, --max-buffer-bytes and --max-duration must be positive")
@@ -147,8 +153,15 @@ Flags:
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	srv := agent.New(agent.WithLogger(log), agent.WithLimits(limits), agent.WithVersion(version))
+	ms, err := metrics.StartAgent(ctx, mf, srv, log)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "kperf-agent: %v\n", err)
+		return 1
+	}
+	defer ms.Close()
 	log.Info("serving", "addr", lis.Addr().String(), "version", version, "tls", sec.TLS(), "mtls", sec.ClientCAFile != "", "token", sec.TokenFile != "", "health", healthAddr)
-	if err := agent.Serve(ctx, lis, agent.New(agent.WithLogger(log), agent.WithLimits(limits), agent.WithVersion(version)), serveOpts...); err != nil {
+	if err := agent.Serve(ctx, lis, srv, serveOpts...); err != nil {
 		log.Error("serve", "error", err)
 		return 1
 	}

@@ -55,6 +55,7 @@ func TestBadFlags(t *testing.T) {
 		{[]string{"--listen", "127.0.0.1:0", "--token-file", missing}, nil, "--token-file: open " + missing},
 		{[]string{"--listen", "127.0.0.1:0", "--max-duration", "0s"}, nil, "--max-duration must be positive"},
 		{[]string{"--listen", "nonsense"}, nil, "--listen nonsense"},
+		{[]string{"--listen", "127.0.0.1:0", "--pprof"}, nil, "--pprof needs --metrics-addr"},
 	} {
 		cmd := exec.Command(bin, tc.args...)
 		cmd.Env = append(os.Environ(), tc.env...)

@@ -45,5 +45,8 @@ func agentsCmd(args []string) int {
 		fmt.Fprintf(w, "%s\t%s\tv%d\t%s\t%d\t%s\t%s\n", addrs[i], in.GetVersion(), in.GetProtocolVersion(), in.GetHostname(), in.GetCores(), strings.Join(in.GetDrivers(), ","), state)
 	}
 	w.Flush()
+	if err := controller.SameVersion(addrs, infos); err != nil {
+		return fail(err)
+	}
 	return exitOK
 }

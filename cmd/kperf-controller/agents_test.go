@@ -36,13 +36,19 @@ func captureStdout(t *testing.T, f func()) string {
 // its port.
 func startAgent(t *testing.T) int {
 	t.Helper()
+	return startAgentVersion(t, "v-test")
+}
+
+// startAgentVersion is startAgent for an agent of build version.
+func startAgentVersion(t *testing.T, version string) int {
+	t.Helper()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- agent.Serve(ctx, lis, agent.New(agent.WithVersion("v-test"))) }()
+	go func() { done <- agent.Serve(ctx, lis, agent.New(agent.WithVersion(version))) }()
 	t.Cleanup(func() { cancel(); <-done })
 	return lis.Addr().(*net.TCPAddr).Port
 }
@@ -78,7 +84,7 @@ func TestAgentsDiscovery(t *testing.T) {
 
 	// The real resolver: localhost is 127.0.0.1 (and maybe ::1, skipped
 	// when nothing answers there).
-	code, out, errOut := run("--agents", fmt.Sprintf("dns:///localhost:%d", port), "--dial-timeout", "1s")
+	code, out, errOut := run("--agents", fmt.Sprintf("dns:///localhost:%d", port), "--dial-timeout", "5s")
 	if code != exitOK || !lists(out) {
 		t.Fatalf("agents dns:///localhost: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
 	}
@@ -88,16 +94,16 @@ func TestAgentsDiscovery(t *testing.T) {
 	old := resolver
 	resolver = &localhostResolver{}
 	defer func() { resolver = old }()
-	code, out, errOut = run("--agents", fmt.Sprintf("dns:///localhost:%d", port), "--dial-timeout", "1s", "--expect-agents", "1")
+	code, out, errOut = run("--agents", fmt.Sprintf("dns:///localhost:%d", port), "--dial-timeout", "5s", "--expect-agents", "1")
 	if code != exitOK || !lists(out) || strings.Contains(out, "[::1]") ||
 		!strings.Contains(errOut, fmt.Sprintf("skipped agent [::1]:%d", port)) || !strings.Contains(errOut, "found 1 agents: "+addr) {
 		t.Fatalf("agents with ::1: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
 	}
 
 	// Waiting for more agents than answer fails after the timeout.
-	code, _, errOut = run("--agents", fmt.Sprintf("dns:///localhost:%d", port), "--dial-timeout", "500ms",
-		"--expect-agents", "2", "--discovery-timeout", "1s")
-	if code != exitFailed || !strings.Contains(errOut, "found 1 of 2 agents after 1s: ["+addr+"]") {
+	code, _, errOut = run("--agents", fmt.Sprintf("dns:///localhost:%d", port), "--dial-timeout", "2s",
+		"--expect-agents", "2", "--discovery-timeout", "4s")
+	if code != exitFailed || !strings.Contains(errOut, "found 1 of 2 agents after 4s: ["+addr+"]") {
 		t.Fatalf("expect 2: exit %d, stderr %q", code, errOut)
 	}
 
@@ -128,5 +134,26 @@ func TestDiscoveryUsageErrors(t *testing.T) {
 		if code != exitUsage || !strings.Contains(msg, tc.want) {
 			t.Errorf("%v: exit %d, stderr %q; want exit 2 with %q", tc.args, code, msg, tc.want)
 		}
+	}
+}
+
+// TestMixedVersions: agents of different builds are listed, and both
+// agents and run fail naming each version and where it runs.
+func TestMixedVersions(t *testing.T) {
+	a := fmt.Sprintf("127.0.0.1:%d", startAgent(t)) // v-test
+	b := fmt.Sprintf("127.0.0.1:%d", startAgentVersion(t, "v-other"))
+	want := fmt.Sprintf("agents run different kperf versions: v-other on %s; v-test on %s; run one version everywhere", b, a)
+
+	var code int
+	var out string
+	errOut := captureStderr(t, func() { out = captureStdout(t, func() { code = agentsCmd([]string{"--agents", a + "," + b}) }) })
+	if code != exitFailed || !strings.Contains(errOut, want) || !strings.Contains(out, "v-other") || !strings.Contains(out, "v-test") {
+		t.Fatalf("agents: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
+	errOut = captureStderr(t, func() {
+		code = runCmd([]string{"--agents", a + "," + b, "--bootstrap-servers", "127.0.0.1:1", "--out", t.TempDir()})
+	})
+	if code != exitFailed || !strings.Contains(errOut, want) {
+		t.Fatalf("run: exit %d, stderr %q", code, errOut)
 	}
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/kperf/kperf/controller/discover"
 	"github.com/kperf/kperf/controller/local"
 	"github.com/kperf/kperf/internal/grpcauth"
+	"github.com/kperf/kperf/internal/metrics"
 )
 
 // testFlags are the flags every command that runs tests shares: the plan
@@ -38,7 +39,10 @@ type testFlags struct {
 	dialTimeout *time.Duration
 	discovery   *discoveryFlags
 	logLevel    *string
+	logJSON     *bool
 	plan        *controller.PlanFlags
+	metrics     *metrics.Flags
+	monitor     *controller.Monitor
 }
 
 // agentsUsage describes --agents.
@@ -136,7 +140,10 @@ func bindTestFlags(fs *flag.FlagSet) *testFlags {
 		dialTimeout: fs.Duration("dial-timeout", 10*time.Second, "give up on an unreachable agent after this long"),
 		discovery:   bindDiscoveryFlags(fs),
 		logLevel:    fs.String("log-level", "warn", "log level: trace, debug, info, warn, error"),
+		logJSON:     fs.Bool("log-json", false, "log as JSON"),
 		plan:        controller.BindPlanFlags(fs),
+		metrics:     metrics.BindFlags(fs, ""),
+		monitor:     controller.NewMonitor(),
 	}
 }
 
@@ -148,7 +155,20 @@ func (t *testFlags) parse(args []string) (code int, ok bool) {
 	if t.fs.NArg() > 0 {
 		return usageErr("unexpected argument %q", t.fs.Arg(0)), false
 	}
+	if err := t.metrics.Check(); err != nil {
+		return usageErr("%v", err), false
+	}
 	return 0, true
+}
+
+// serveMetrics serves --metrics-addr (when given) until ctx is done or the
+// server is closed.
+func (t *testFlags) serveMetrics(ctx context.Context, log hclog.Logger) (*metrics.Server, int) {
+	ms, err := metrics.StartController(ctx, t.metrics, t.monitor, log)
+	if err != nil {
+		return nil, fail(err)
+	}
+	return ms, 0
 }
 
 // logger builds the root logger from --log-level; sarama logs at debug.
@@ -157,7 +177,7 @@ func (t *testFlags) logger() (hclog.Logger, int) {
 	if level == hclog.NoLevel {
 		return nil, usageErr("--log-level %q is not one of trace, debug, info, warn, error", *t.logLevel)
 	}
-	log := hclog.New(&hclog.LoggerOptions{Name: "kperf-controller", Level: level, Output: os.Stderr})
+	log := hclog.New(&hclog.LoggerOptions{Name: "kperf-controller", Level: level, JSONFormat: *t.logJSON, Output: os.Stderr})
 	if level <= hclog.Debug {
 		sarama.Logger = log.Named("sarama").StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true})
 	}
@@ -222,7 +242,8 @@ func (t *testFlags) startLocal(spec *kperfv1.TestPlan, addrs []string, log hclog
 
 // options are the run options the flags give.
 func (t *testFlags) options(addrs []string, log hclog.Logger) controller.Options {
-	return controller.Options{Agents: addrs, OutDir: *t.out, Stdout: os.Stdout, Log: log, DialTimeout: *t.dialTimeout, DialOptions: t.discovery.dialOpts, Version: version}
+	return controller.Options{Agents: addrs, OutDir: *t.out, Stdout: os.Stdout, Log: log, DialTimeout: *t.dialTimeout, DialOptions: t.discovery.dialOpts, Version: version,
+		Monitor: t.monitor}
 }
 
 // signalContext is cancelled by the first SIGINT or SIGTERM, which stops the

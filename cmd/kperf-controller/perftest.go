@@ -3,16 +3,20 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"google.golang.org/grpc"
 
 	"github.com/kperf/kperf/controller"
 	"github.com/kperf/kperf/controller/local"
 	"github.com/kperf/kperf/controller/report"
+	"github.com/kperf/kperf/internal/metrics"
 )
 
 const perfTestUsage = `Usage: kperf-controller producer-perf-test --topic TOPIC --num-records N
@@ -54,8 +58,14 @@ Flags (--name value or --name=value; unambiguous prefixes work):
                                    lines (kperf's names, not the Java client's)
   --reporting-interval MS          interval of the periodic lines (default 5000)
   --random-seed N                  seed of payloads
-  --agents host:port,...           kperf agents to run on (default: one in this process)
+  --agents host:port,...           kperf agents to run on (default: one in this process);
+                                   also dns:///name:port and srv:_service._proto.domain, with
+                                   --expect-agents, --discovery-timeout, --dial-timeout, and
+                                   --tls-ca, --tls-cert, --tls-key, --tls-server-name,
+                                   --token-file, --insecure as for 'run' 
   --out DIR                        results directory
+  --metrics-addr HOST:PORT         serve Prometheus /metrics (kperf_controller_*) while running
+  --pprof                          also serve /debug/pprof/ on --metrics-addr
 Not supported (exit 2): --transactional-id, --transaction-duration-ms, transactional.id,
 --warmup-records, --payload-monotonic, --record-key-range, --key-distribution other than none.
 `
@@ -86,9 +96,37 @@ func perfTest(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if _, err := controller.Resolve(spec); err != nil {
 		return errf(exitUsage, "%v", err)
 	}
+	mf := &metrics.Flags{Addr: pt.MetricsAddr, Pprof: pt.Pprof}
+	if err := mf.Check(); err != nil {
+		return errf(exitUsage, "%v", err)
+	}
 	log := hclog.New(&hclog.LoggerOptions{Name: "kperf-controller", Level: hclog.Warn, Output: stderr})
-	agents := pt.Agents
-	if !pt.AgentsGiven {
+	mon := controller.NewMonitor()
+	ms, err := metrics.StartController(ctx, mf, mon, log)
+	if err != nil {
+		return errf(exitFailed, "%v", err)
+	}
+	defer ms.Close()
+	var agents []string
+	var dialOpts []grpc.DialOption
+	dialTimeout := 10 * time.Second
+	if pt.AgentsGiven {
+		// kperf's agent flags, parsed as run parses them.
+		fs := flag.NewFlagSet("producer-perf-test", flag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		d := bindDiscoveryFlags(fs)
+		fs.DurationVar(&dialTimeout, "dial-timeout", dialTimeout, "")
+		for name, v := range pt.AgentFlags {
+			if err := fs.Set(name, v); err != nil {
+				return errf(exitUsage, "--%s %s: %v", name, v, err)
+			}
+		}
+		var code int
+		if agents, code = d.find(pt.Agents, dialTimeout); code != 0 {
+			return code
+		}
+		dialOpts = d.dialOpts
+	} else {
 		env, err := local.Start(1, false, version, log)
 		if err != nil {
 			return errf(exitFailed, "%v", err)
@@ -107,7 +145,8 @@ func perfTest(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintf(stderr, "Reading payloads from: %s\nNumber of messages read: %d\n", f, len(payloads))
 	}
 	s, err := controller.Run(ctx, spec, controller.Options{
-		Agents: agents, OutDir: pt.OutDir, Stdout: stdout, Details: stderr, Log: log, Version: version,
+		Agents: agents, OutDir: pt.OutDir, Stdout: stdout, Details: stderr, Log: log, Version: version, Monitor: mon,
+		DialTimeout: dialTimeout, DialOptions: dialOpts,
 	})
 	if s != nil && pt.PrintMetrics {
 		report.PrintMetrics(stdout, s)
@@ -121,6 +160,9 @@ func perfTest(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return exitInterrupted
 	case errors.As(err, &pe):
 		return errf(exitUsage, "%v", err)
+	case errors.Is(err, controller.ErrPartial):
+		errf(exitPartial, "%v", err)
+		return exitPartial
 	case err != nil:
 		return errf(exitFailed, "%v", err)
 	case s.Interrupted:

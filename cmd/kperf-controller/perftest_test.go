@@ -119,3 +119,14 @@ func TestPerfTestBadFlags(t *testing.T) {
 		}
 	}
 }
+
+func TestPerfTestPprofNeedsMetricsAddr(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	code := perfTest(context.Background(), []string{
+		"--topic", "perf", "--num-records", "10", "--record-size", "100", "--throughput", "-1",
+		"--bootstrap-server", "127.0.0.1:1", "--pprof",
+	}, &stdout, &stderr)
+	if code != exitUsage || !strings.Contains(stderr.String(), "--pprof needs --metrics-addr") || strings.Count(stderr.String(), "\n") != 1 {
+		t.Errorf("--pprof without --metrics-addr: exit %d, stderr %q; want exit 2 and one line naming both flags", code, stderr.String())
+	}
+}

@@ -88,6 +88,11 @@ Flags (every plan key has one):
 
 	ctx, stop := signalContext()
 	defer stop()
+	ms, code := tf.serveMetrics(ctx, log)
+	if code != 0 {
+		return code
+	}
+	defer ms.Close()
 	defer reportAtEnd(out)()
 	// On a terminal a live line shows step, elapsed, ETA and rate; otherwise
 	// plain lines per step.

@@ -80,6 +80,11 @@ Flags:
 
 	ctx, stop := signalContext()
 	defer stop()
+	ms, code := tf.serveMetrics(ctx, log)
+	if code != 0 {
+		return code
+	}
+	defer ms.Close()
 	so.Options = tf.options(addrs, log)
 	res, err := controller.RunSearch(ctx, spec, so)
 	if errors.Is(err, controller.ErrNoPassingRate) {

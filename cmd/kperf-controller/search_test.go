@@ -50,3 +50,19 @@ func TestMaxRateBadFlags(t *testing.T) {
 		}
 	}
 }
+
+func TestPprofNeedsMetricsAddr(t *testing.T) {
+	for _, tc := range []struct {
+		cmd  func([]string) int
+		args []string
+	}{
+		{runCmd, []string{"--local", "1", "--pprof"}},
+		{maxRateCmd, []string{"--local", "1", "--pprof", "--p99-max", "10ms"}},
+	} {
+		var code int
+		out := captureStderr(t, func() { code = tc.cmd(tc.args) })
+		if code != exitUsage || strings.Count(out, "\n") != 1 || !strings.Contains(out, "--pprof needs --metrics-addr") {
+			t.Errorf("--pprof without --metrics-addr: exit %d, stderr %q; want exit 2 and one line naming both flags", code, out)
+		}
+	}
+}

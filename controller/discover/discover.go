@@ -152,17 +152,20 @@ func WaitFor(ctx context.Context, spec string, expect int, timeout time.Duration
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	var ok, down []string // of the last check that the deadline did not cut short
 	for {
 		began := time.Now()
 		resolved, err := Resolve(ctx, spec, r)
 		if err != nil && expect == 0 {
 			return nil, err
 		}
-		var ok, down []string
 		if err == nil {
-			ok, down = check(resolved, ready)
-			if len(ok) > 0 && len(ok) >= expect {
-				return ok, nil
+			o, d := check(resolved, ready)
+			if len(o) > 0 && len(o) >= expect {
+				return o, nil
+			}
+			if ctx.Err() == nil || (ok == nil && down == nil) {
+				ok, down = o, d
 			}
 		}
 		if expect == 0 {

@@ -540,7 +540,7 @@ func TestBrokerRestartMidRun(t *testing.T) {
 	}
 	ivs := readIntervals(t, out)
 	var before, after int64
-	var resumed float64 // when acks came again
+	var resumed float64          // when acks came again
 	byKind := map[string]int64{} // over the intervals
 	for _, iv := range ivs {
 		switch {

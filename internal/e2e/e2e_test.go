@@ -161,15 +161,21 @@ type summary struct {
 
 func readSummary(t *testing.T, dir string) summary {
 	t.Helper()
+	var s summary
+	readSummaryInto(t, dir, &s)
+	return s
+}
+
+// readSummaryInto decodes dir/summary.json into v.
+func readSummaryInto(t *testing.T, dir string, v any) {
+	t.Helper()
 	b, err := os.ReadFile(filepath.Join(dir, "summary.json"))
 	if err != nil {
 		t.Fatalf("read summary: %v", err)
 	}
-	var s summary
-	if err := json.Unmarshal(b, &s); err != nil {
+	if err := json.Unmarshal(b, v); err != nil {
 		t.Fatalf("decode summary: %v", err)
 	}
-	return s
 }
 
 // endOffsets sums a topic's end offsets as the test sees them, independent

@@ -4,7 +4,6 @@ package e2e
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/netip"
 	"os"
@@ -395,14 +394,8 @@ func agentRows(out string) map[string]map[string]string {
 
 func readMHSummary(t *testing.T, dir string) mhSummary {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(dir, "summary.json"))
-	if err != nil {
-		t.Fatalf("read summary: %v", err)
-	}
 	var s mhSummary
-	if err := json.Unmarshal(b, &s); err != nil {
-		t.Fatalf("decode summary: %v", err)
-	}
+	readSummaryInto(t, dir, &s)
 	return s
 }
 

@@ -48,8 +48,10 @@ func (h *Hist) AppendV2(dst []byte) []byte {
 
 // AddV2 decodes an encoding made by AppendV2 (or any HdrHistogram V2
 // uncompressed encoding of kperf's geometry) and adds its counts to h. The
-// exact sum and max are not part of the encoding: pass them along, they are
-// added as given. AddV2 does not allocate. On error h is unchanged.
+// exact sum and max are not part of the encoding: pass them along; they are
+// added after a range check (0 <= max <= Highest, sum at most count x
+// Highest), and totals that would overflow are an error. AddV2 does not
+// allocate. On error h is unchanged.
 func (h *Hist) AddV2(b []byte, sum, maxValue int64) error {
 	return h.addV2(b, -1, sum, maxValue)
 }
@@ -77,9 +79,22 @@ func (h *Hist) addV2(b []byte, wantCount, sum, maxValue int64) error {
 	if n != len(payload) {
 		return fmt.Errorf("histogram: payload of %d bytes, header says %d", len(payload), n)
 	}
+	if sum < 0 || maxValue < 0 || maxValue > Highest {
+		return fmt.Errorf("histogram: sum %d, max %d outside 0..%d", sum, maxValue, Highest)
+	}
+	if sum > math.MaxInt64-h.sum {
+		return fmt.Errorf("histogram: sum %d overflows the total %d", sum, h.sum)
+	}
 	used, top, total, err := addCounts(&h.counts, payload, 1)
-	if err == nil && wantCount >= 0 && total != wantCount {
+	switch {
+	case err != nil:
+	case wantCount >= 0 && total != wantCount:
 		err = errCountMismatch(total, wantCount)
+	case total > math.MaxInt64-h.count:
+		// h.count bounds every counter, so no counter overflowed either.
+		err = fmt.Errorf("histogram: count %d overflows the total %d", total, h.count)
+	case sum/Highest > total || (total == 0 && maxValue != 0):
+		err = fmt.Errorf("histogram: sum %d, max %d impossible for %d values of at most %d", sum, maxValue, total, Highest)
 	}
 	if err != nil {
 		addCounts(&h.counts, payload[:used], -1) // undo what was added

@@ -1,0 +1,79 @@
+package metrics
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/kperf/kperf/controller"
+)
+
+// controllerCollector turns a controller.Monitor into metrics at scrape
+// time.
+type controllerCollector struct {
+	m                                         *controller.Monitor
+	acked, failed, bytes, runs, lost          *prometheus.Desc
+	runAcked, runFailed, runBytes             *prometheus.Desc
+	rate, latency, agents, step, steps, state *prometheus.Desc
+}
+
+// NewControllerCollector returns a collector of m's kperf_controller_*
+// metrics. Each scrape reads m.Status once.
+func NewControllerCollector(m *controller.Monitor) prometheus.Collector {
+	d := func(name, help string, labels ...string) *prometheus.Desc {
+		return prometheus.NewDesc("kperf_controller_"+name, help, labels, nil)
+	}
+	return &controllerCollector{
+		m:         m,
+		acked:     d("records_acked_total", "Records acknowledged, merged over all agents and all runs of this process."),
+		failed:    d("records_failed_total", "Records failed, merged over all agents and all runs of this process."),
+		bytes:     d("bytes_acked_total", "Record value bytes acknowledged, merged over all agents and all runs of this process."),
+		runs:      d("runs_total", "Finished runs (sweep and search steps and warm-ups included) by result: ok, failed, interrupted.", "result"),
+		lost:      d("agents_lost_total", "Agents lost during runs of this process."),
+		runAcked:  d("run_records_acked", "Records acknowledged in the current (or last) run, merged over its agents."),
+		runFailed: d("run_records_failed", "Records failed in the current (or last) run, merged over its agents."),
+		runBytes:  d("run_bytes_acked", "Record value bytes acknowledged in the current (or last) run."),
+		rate:      d("records_per_second", "Acknowledged records per second of the last full merged interval; 0 when idle."),
+		latency:   d("interval_latency_seconds", "Ack latency (from intended send time) of the last full merged interval, at quantile 0.5 and 0.99.", "quantile"),
+		agents:    d("agents_connected", "Agents in the current run; 0 when idle."),
+		step:      d("sweep_step", "Current sweep or max-rate search step, 1-based; 0 outside sweeps and searches."),
+		steps:     d("sweep_steps", "Steps of the current sweep (for a search, the most it runs); 0 outside sweeps and searches."),
+		state:     d("run_state", "1 for the controller's current state (idle, preparing, running, stopping), 0 for the others.", "state"),
+	}
+}
+
+// Describe implements prometheus.Collector.
+func (c *controllerCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.acked, c.failed, c.bytes, c.runs, c.lost, c.runAcked, c.runFailed, c.runBytes,
+		c.rate, c.latency, c.agents, c.step, c.steps, c.state} {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (c *controllerCollector) Collect(ch chan<- prometheus.Metric) {
+	s := c.m.Status()
+	counter := func(d *prometheus.Desc, v int64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+	}
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	counter(c.acked, s.Acked)
+	counter(c.failed, s.Failed)
+	counter(c.bytes, s.Bytes)
+	counter(c.lost, s.AgentsLost)
+	for _, r := range []string{controller.ResultOK, controller.ResultFailed, controller.ResultInterrupted} {
+		counter(c.runs, s.Runs[r], r)
+	}
+	gauge(c.runAcked, float64(s.RunAcked))
+	gauge(c.runFailed, float64(s.RunFailed))
+	gauge(c.runBytes, float64(s.RunBytes))
+	gauge(c.rate, s.RatePerSec)
+	gauge(c.latency, s.P50Ms/1e3, "0.5")
+	gauge(c.latency, s.P99Ms/1e3, "0.99")
+	gauge(c.agents, float64(s.AgentsConnected))
+	gauge(c.step, float64(s.Step))
+	gauge(c.steps, float64(s.Steps))
+	for _, st := range controller.RunStates {
+		gauge(c.state, boolValue(st == s.State), st.String())
+	}
+}
