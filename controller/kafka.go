@@ -2,14 +2,19 @@ package controller
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"net"
 	"strconv"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/kperf/kperf/agent/producer"
+	"github.com/kperf/kperf/internal/props"
 )
 
 // admin does the controller's own Kafka work: topic setup and end offsets.
@@ -22,9 +27,17 @@ type admin struct {
 // error, not a hang.
 const adminTimeout = 15 * time.Second
 
-func newAdmin(brokers []string) (*admin, error) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.DialTimeout(5*time.Second), kgo.RequestRetries(2),
-		kgo.MetadataMinAge(50*time.Millisecond)) // fresh metadata while waiting for a new topic
+// newAdmin makes the admin client. It connects as the agents' producers
+// do: with the plan's security settings (security.protocol, sasl.*, ssl.*
+// in producer_props), reading the PEM files they name on this machine.
+func newAdmin(brokers []string, sec props.Security) (*admin, error) {
+	secOpts, err := producer.FranzSecurityOpts(sec)
+	if err != nil {
+		return nil, &PlanError{fmt.Errorf("plan key producer_props: %w", err)}
+	}
+	opts := []kgo.Opt{kgo.SeedBrokers(brokers...), kgo.DialTimeout(5 * time.Second), kgo.RequestRetries(2),
+		kgo.MetadataMinAge(50 * time.Millisecond)} // fresh metadata while waiting for a new topic
+	cl, err := kgo.NewClient(append(opts, secOpts...)...)
 	if err != nil {
 		return nil, fmt.Errorf("kafka client: %w", err)
 	}
@@ -41,7 +54,7 @@ func (a *admin) ensureTopic(ctx context.Context, topic string, partitions int32,
 	defer cancel()
 	md, err := a.adm.Metadata(ctx, topic)
 	if err != nil {
-		return 0, 0, fmt.Errorf("kafka unreachable: %w", err)
+		return 0, 0, connectError(err)
 	}
 	td := md.Topics[topic]
 	if errors.Is(td.Err, kerr.UnknownTopicOrPartition) {
@@ -96,6 +109,20 @@ func (a *admin) ensureTopic(ctx context.Context, topic string, partitions int32,
 		}
 	}
 	return len(td.Partitions), maxBytes, nil
+}
+
+// connectError words a failed first contact with Kafka: refused
+// credentials and failed TLS handshakes point at the properties to check.
+func connectError(err error) error {
+	var verify *tls.CertificateVerificationError
+	var op *net.OpError // a TLS alert from the broker is a "remote error"
+	switch {
+	case errors.Is(err, kerr.SaslAuthenticationFailed):
+		return fmt.Errorf("authentication failed (check the producer properties sasl.mechanism and sasl.jaas.config): %w", err)
+	case errors.As(err, &verify) || errors.As(err, &op) && op.Op == "remote error":
+		return fmt.Errorf("TLS handshake failed (check the producer properties security.protocol and ssl.*): %w", err)
+	}
+	return fmt.Errorf("kafka unreachable: %w", err)
 }
 
 func allLed(ps kadm.PartitionDetails) bool {

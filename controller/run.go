@@ -17,11 +17,13 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/kperf/kperf/agent"
 	kperfv1 "github.com/kperf/kperf/api/proto/kperf/v1"
 	"github.com/kperf/kperf/controller/report"
 	"github.com/kperf/kperf/internal/hist"
+	"github.com/kperf/kperf/internal/props"
 )
 
 // ErrDeliveryMismatch means the acked records and the growth of the
@@ -161,7 +163,7 @@ func Run(ctx context.Context, spec *kperfv1.TestPlan, o Options) (s *report.Summ
 		}
 	}
 
-	adm, err := newAdmin(p.BootstrapServer)
+	adm, err := newAdmin(p.BootstrapServer, p.Producer.Security)
 	if err != nil {
 		return nil, err
 	}
@@ -621,7 +623,9 @@ func (r *run) summary(agents []report.Agent, started []int64, interrupted bool) 
 	if s.Records != r.ack.Count() {
 		return nil, fmt.Errorf("agents' final counts (%d acked) differ from their intervals (%d)", s.Records, r.ack.Count())
 	}
-	plan, err := protojson.Marshal(r.plan.Spec)
+	recorded := proto.Clone(r.plan.Spec).(*kperfv1.TestPlan)
+	recorded.ProducerProps = props.Redact(recorded.ProducerProps) // the results never hold secrets
+	plan, err := protojson.Marshal(recorded)
 	if err != nil {
 		return nil, fmt.Errorf("encode plan: %w", err)
 	}

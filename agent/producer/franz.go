@@ -156,7 +156,12 @@ func NewFranz(o FranzOptions) (Client, error) {
 	for _, p := range o.Payloads {
 		largest = max(largest, len(p))
 	}
+	sec, err := FranzSecurityOpts(o.Settings.Security)
+	if err != nil {
+		return nil, err
+	}
 	opts := append([]kgo.Opt{kgo.SeedBrokers(o.Brokers...)}, FranzOpts(o.Settings, o.Topic, largest)...)
+	opts = append(opts, sec...)
 	opts = append(opts, o.Opts...)
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {

@@ -2,6 +2,7 @@ package producer
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"sync/atomic"
@@ -106,6 +107,9 @@ func SaramaConfig(s props.Producer, seed int64) *sarama.Config {
 // completions into o.Completer.
 func NewSarama(o SaramaOptions) (Client, error) {
 	cfg := SaramaConfig(o.Settings, o.Seed)
+	if err := saramaSecurity(cfg, o.Settings.Security); err != nil {
+		return nil, err
+	}
 	if o.Tune != nil {
 		o.Tune(cfg)
 	}
@@ -119,6 +123,9 @@ func NewSarama(o SaramaOptions) (Client, error) {
 	parts, err := client.Partitions(o.Topic)
 	if err != nil {
 		client.Close()
+		if errors.Is(err, sarama.ErrOutOfBrokers) { // no broker answered: not the topic's fault
+			return nil, fmt.Errorf("connect to kafka %v: %w", o.Brokers, err)
+		}
 		return nil, fmt.Errorf("topic %s: %w", o.Topic, err)
 	}
 	// sarama's flush trigger counts a whole broker's pending records, where

@@ -57,6 +57,9 @@ type Producer struct {
 	RequestTimeout time.Duration
 	// ClientID is client.id; default "kperf".
 	ClientID string
+	// Security is security.protocol with its sasl.* and ssl.* properties;
+	// default PLAINTEXT.
+	Security Security
 }
 
 // Defaults returns the settings used for properties that are not given.
@@ -72,6 +75,7 @@ func Defaults() Producer {
 		MaxRequestBytes: 1 << 20,
 		RequestTimeout:  30 * time.Second,
 		ClientID:        "kperf",
+		Security:        Security{Protocol: ProtocolPlaintext, VerifyHostname: true},
 	}
 }
 
@@ -80,14 +84,19 @@ var compressions = []string{"none", "gzip", "snappy", "lz4", "zstd"}
 
 // Known lists the property names Parse accepts.
 func Known() []string {
-	return []string{"acks", "batch.size", "bootstrap.servers", "buffer.memory", "client.id", "compression.type",
+	known := []string{"acks", "batch.size", "bootstrap.servers", "buffer.memory", "client.id", "compression.type",
 		"enable.idempotence", "linger.ms", "max.in.flight.requests.per.connection", "max.request.size",
 		"request.timeout.ms", "retries"}
+	known = append(known, securityKeys...)
+	slices.Sort(known)
+	return known
 }
 
 // Parse reads Java-named producer properties into settings, starting from
 // Defaults. bootstrap.servers is accepted and ignored here (the plan carries
-// it). An unknown name or a bad value is an error naming the property.
+// it). An unknown name, a bad value or properties that do not fit together
+// are an error naming the property; errors never show the values of
+// secrets (IsSecret).
 func Parse(m map[string]string) (Producer, error) {
 	p := Defaults()
 	keys := make([]string, 0, len(m))
@@ -95,10 +104,24 @@ func Parse(m map[string]string) (Producer, error) {
 		keys = append(keys, k)
 	}
 	slices.Sort(keys)
+	sec := map[string]string{}
 	for _, k := range keys {
-		if err := p.set(k, strings.TrimSpace(m[k])); err != nil {
-			return Producer{}, fmt.Errorf("producer property %s=%q: %w", k, m[k], err)
+		if isSecurityKey(k) {
+			sec[k] = m[k]
+			continue
 		}
+		if !slices.Contains(Known(), k) {
+			// Without its value: a mangled sasl.jaas.config can split into
+			// an unknown name and a value holding the password.
+			return Producer{}, fmt.Errorf("producer property %s: unknown property (supported: %s)", k, strings.Join(Known(), ", "))
+		}
+		if err := p.set(k, strings.TrimSpace(m[k])); err != nil {
+			return Producer{}, propError(k, m[k], err)
+		}
+	}
+	var err error
+	if p.Security, err = parseSecurity(sec); err != nil {
+		return Producer{}, err
 	}
 	if p.Idempotent && p.Acks != AcksAll {
 		return Producer{}, fmt.Errorf("producer property enable.idempotence=true needs acks=all, got acks=%s", p.Acks)
@@ -156,8 +179,6 @@ func (p *Producer) set(k, v string) error {
 		}
 		p.ClientID = v
 	case "bootstrap.servers":
-	default:
-		return fmt.Errorf("unknown property (supported: %s)", strings.Join(Known(), ", "))
 	}
 	return err
 }

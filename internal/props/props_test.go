@@ -20,7 +20,8 @@ func TestParse(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Producer{Acks: AcksLeader, BatchBytes: 100000, Linger: 10 * time.Millisecond, Compression: "lz4",
-		MaxInFlight: 1, Retries: 0, BufferBytes: 64 << 20, MaxRequestBytes: 2 << 20, RequestTimeout: 5 * time.Second, ClientID: "x"}
+		MaxInFlight: 1, Retries: 0, BufferBytes: 64 << 20, MaxRequestBytes: 2 << 20, RequestTimeout: 5 * time.Second, ClientID: "x",
+		Security: Security{Protocol: ProtocolPlaintext, VerifyHostname: true}}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("Parse mismatch (-want +got):\n%s", diff)
 	}
