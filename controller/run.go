@@ -179,6 +179,9 @@ func Run(ctx context.Context, spec *kperfv1.TestPlan, o Options) (s *report.Summ
 	if err != nil {
 		return nil, fmt.Errorf("kafka %v: %w", p.BootstrapServer, err)
 	}
+	for _, k := range p.Producer.Ignored {
+		fmt.Fprintf(o.Details, "producer property %s: accepted, not applied (%s)\n", k, props.IgnoredWhy(k))
+	}
 	o.Log.Info("topic ready", "topic", p.Spec.GetTopic(), "partitions", partitions, "end_offsets", before)
 
 	if err := os.MkdirAll(o.OutDir, 0o755); err != nil {

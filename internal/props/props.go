@@ -60,7 +60,48 @@ type Producer struct {
 	// Security is security.protocol with its sasl.* and ssl.* properties;
 	// default PLAINTEXT.
 	Security Security
+	// Ignored are the given properties that kperf accepts and does not
+	// apply (see IgnoredWhy), sorted.
+	Ignored []string
 }
+
+// ignored are Java producer properties that tune the Java client's own
+// machinery: configs pasted from Java clients carry them, kperf accepts
+// them and says it does not apply them.
+var ignored = map[string]string{
+	"key.serializer":                           "kperf sends byte arrays",
+	"value.serializer":                         "kperf sends byte arrays",
+	"partitioner.class":                        "kperf's sticky partitioner fills batch.size per partition",
+	"partitioner.ignore.keys":                  "kperf's records have no keys",
+	"partitioner.adaptive.partitioning.enable": "kperf's sticky partitioner fills batch.size per partition",
+	"partitioner.availability.timeout.ms":      "kperf's sticky partitioner fills batch.size per partition",
+	"max.block.ms":                             "a kperf send waits only for buffer space, and that wait is measured as send delay",
+	"delivery.timeout.ms":                      "kperf bounds delivery with request.timeout.ms and retries",
+	"metadata.max.age.ms":                      "the Go clients refresh metadata on their own schedule",
+	"metadata.max.idle.ms":                     "the Go clients refresh metadata on their own schedule",
+	"retry.backoff.ms":                         "the Go clients use their own backoff",
+	"retry.backoff.max.ms":                     "the Go clients use their own backoff",
+	"reconnect.backoff.ms":                     "the Go clients use their own backoff",
+	"reconnect.backoff.max.ms":                 "the Go clients use their own backoff",
+	"socket.connection.setup.timeout.ms":       "the Go clients use their own dial timeout",
+	"socket.connection.setup.timeout.max.ms":   "the Go clients use their own dial timeout",
+	"connections.max.idle.ms":                  "the Go clients keep connections for the run",
+	"send.buffer.bytes":                        "the operating system's socket buffer sizes apply",
+	"receive.buffer.bytes":                     "the operating system's socket buffer sizes apply",
+	"client.dns.lookup":                        "the Go resolver uses every address of a name",
+	"metrics.sample.window.ms":                 "kperf measures with its own histograms",
+	"metrics.num.samples":                      "kperf measures with its own histograms",
+	"metrics.recording.level":                  "kperf measures with its own histograms",
+	"metric.reporters":                         "kperf measures with its own histograms",
+	"auto.include.jmx.reporter":                "kperf measures with its own histograms",
+	"enable.metrics.push":                      "kperf measures with its own histograms",
+	"ssl.protocol":                             "Go negotiates TLS 1.2 or 1.3",
+	"ssl.enabled.protocols":                    "Go negotiates TLS 1.2 or 1.3",
+}
+
+// IgnoredWhy says why kperf does not apply an ignored property, or "" for
+// a property it applies or refuses.
+func IgnoredWhy(name string) string { return ignored[name] }
 
 // Defaults returns the settings used for properties that are not given.
 func Defaults() Producer {
@@ -108,6 +149,10 @@ func Parse(m map[string]string) (Producer, error) {
 	for _, k := range keys {
 		if isSecurityKey(k) {
 			sec[k] = m[k]
+			continue
+		}
+		if _, ok := ignored[k]; ok {
+			p.Ignored = append(p.Ignored, k)
 			continue
 		}
 		if !slices.Contains(Known(), k) {

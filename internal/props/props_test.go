@@ -1,6 +1,7 @@
 package props
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -25,7 +26,7 @@ func TestParse(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("Parse mismatch (-want +got):\n%s", diff)
 	}
-	if d, _ := Parse(nil); d != Defaults() {
+	if d, _ := Parse(nil); !cmp.Equal(d, Defaults()) {
 		t.Errorf("Parse(nil) = %+v, want defaults", d)
 	}
 }
@@ -52,5 +53,26 @@ func TestParseErrorsNameTheProperty(t *testing.T) {
 				t.Errorf("Parse(%v) error = %v, want one naming %q", tc.props, err, tc.want)
 			}
 		})
+	}
+}
+
+// TestParseIgnoresJavaClientTuning: properties that tune the Java client's
+// machinery are accepted and listed as not applied; other unknown names
+// are still refused.
+func TestParseIgnoresJavaClientTuning(t *testing.T) {
+	p, err := Parse(map[string]string{"max.block.ms": "60000", "delivery.timeout.ms": "120000", "acks": "1", "ssl.enabled.protocols": "TLSv1.3"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"delivery.timeout.ms", "max.block.ms", "ssl.enabled.protocols"}; !slices.Equal(p.Ignored, want) || p.Acks != AcksLeader {
+		t.Errorf("Ignored %v acks %v; want %v and acks 1", p.Ignored, p.Acks, want)
+	}
+	for _, k := range p.Ignored {
+		if IgnoredWhy(k) == "" {
+			t.Errorf("%s: no reason", k)
+		}
+	}
+	if _, err := Parse(map[string]string{"interceptor.classes": "x.Y"}); err == nil || !strings.Contains(err.Error(), "producer property interceptor.classes: unknown property") {
+		t.Errorf("interceptor.classes: %v", err)
 	}
 }
