@@ -115,13 +115,13 @@ func (s *Server) Status() Status { return s.mon.status() }
 
 // Run runs one test: Prepare, Ready, Start, intervals, Final.
 func (s *Server) Run(stream kperfv1.AgentService_RunServer) (err error) {
+	if isClosed(s.draining) {
+		return status.Error(codes.Unavailable, "agent is shutting down")
+	}
 	if !s.busy.CompareAndSwap(false, true) {
 		return status.Error(codes.FailedPrecondition, "agent busy: another test is running")
 	}
 	defer s.busy.Store(false)
-	if isClosed(s.draining) {
-		return status.Error(codes.Unavailable, "agent is shutting down")
-	}
 	s.mon.preparing()
 	var r *runner
 	defer func() { s.mon.finish(endReason(err, r)) }()
