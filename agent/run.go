@@ -137,7 +137,7 @@ func (r *runner) close() {
 		return
 	}
 	for _, c := range r.clients {
-		c.Close()
+		c.Close(context.Background())
 	}
 }
 
@@ -198,7 +198,9 @@ func (r *runner) run(ctx context.Context, stream kperfv1.AgentService_RunServer,
 		go func() {
 			defer r.wg.Done()
 			w.Run(sendCtx, start, end)
-			if err := r.clients[i].Close(); err != nil {
+			// A run whose controller is gone (lease lost) or past its hard
+			// deadline lets go of its records in flight at once.
+			if err := r.clients[i].Close(ctx); err != nil {
 				log.Warn("close kafka client", "worker", i, "error", err)
 			}
 		}()
@@ -274,6 +276,7 @@ func (r *runner) run(ctx context.Context, stream kperfv1.AgentService_RunServer,
 		window.Reset()
 	}
 	if sendErr != nil {
+		log.Warn("finished without a final report: the controller is gone", "error", sendErr, "cause", context.Cause(ctx), "acked", totals.Acked, "failed", totals.Failed)
 		r.endReason = EndLeaseLost
 		return sendErr
 	}

@@ -115,13 +115,13 @@ func (s *Server) Status() Status { return s.mon.status() }
 
 // Run runs one test: Prepare, Ready, Start, intervals, Final.
 func (s *Server) Run(stream kperfv1.AgentService_RunServer) (err error) {
+	if isClosed(s.draining) {
+		return status.Error(codes.Unavailable, "agent is shutting down")
+	}
 	if !s.busy.CompareAndSwap(false, true) {
 		return status.Error(codes.FailedPrecondition, "agent busy: another test is running")
 	}
 	defer s.busy.Store(false)
-	if isClosed(s.draining) {
-		return status.Error(codes.Unavailable, "agent is shutting down")
-	}
 	s.mon.preparing()
 	var r *runner
 	defer func() { s.mon.finish(endReason(err, r)) }()
@@ -176,7 +176,7 @@ func (s *Server) Run(stream kperfv1.AgentService_RunServer) (err error) {
 	probes := make(chan clockProbe, 16)
 	resume := make(chan struct{})
 	r.resume = resume
-	go readController(stream, lease, controlChans{starts: starts, stop: stop, probes: probes, resume: resume}, cancel)
+	go readController(stream, lease, controlChans{starts: starts, stop: stop, probes: probes, resume: resume}, cancel, log)
 	go func() {
 		select {
 		case <-s.draining:
@@ -313,8 +313,10 @@ type controlChans struct {
 
 // readController reads the controller's messages until the stream ends.
 // Every message renews the lease; when the lease expires or the stream
-// breaks, the run is cancelled. Stop stops the run gracefully.
-func readController(stream kperfv1.AgentService_RunServer, lease time.Duration, ch controlChans, cancel context.CancelCauseFunc) {
+// breaks, the run is cancelled (an expired lease is logged: it is when an
+// agent cut off from its controller stops producing). Stop stops the run
+// gracefully.
+func readController(stream kperfv1.AgentService_RunServer, lease time.Duration, ch controlChans, cancel context.CancelCauseFunc, log hclog.Logger) {
 	msgs := make(chan *kperfv1.RunRequest)
 	errc := make(chan error, 1)
 	go func() {
@@ -361,7 +363,9 @@ func readController(stream kperfv1.AgentService_RunServer, lease time.Duration, 
 			cancel(fmt.Errorf("lease lost: %w", err))
 			return
 		case <-timer.C:
-			cancel(fmt.Errorf("lease expired: no controller message for %v", lease))
+			err := fmt.Errorf("lease expired: no controller message for %v", lease)
+			log.Warn("stopping the run", "reason", err)
+			cancel(err)
 			return
 		case <-stream.Context().Done():
 			cancel(context.Cause(stream.Context()))

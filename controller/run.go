@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -576,6 +577,7 @@ func (r *run) emit(w *window) error {
 		Records: w.acked, Bytes: w.bytes, Failed: w.failed, Sent: w.sent, Agents: w.agents, GeneratorBehind: w.behind,
 		InFlight: w.inFlight, Latency: report.LatencyOf(&w.ack),
 		ServiceP99Ms: float64(w.service.Percentiles(99)[0]) / 1e6, SendDelayP99Ms: float64(w.delay.Percentiles(99)[0]) / 1e6,
+		Errors: maps.Clone(w.errors),
 	}
 	if err := r.cons.interval(r, &iv, w, r.ctl); err != nil {
 		return err

@@ -35,7 +35,10 @@ type Client interface {
 	// Send hands r to the client. It blocks while the client's queue is full
 	// and returns false, without sending, when ctx is done first.
 	Send(ctx context.Context, r *Record) bool
-	// Close flushes, waits until every sent record has been completed, and
-	// releases the client. It must not run concurrently with Send.
-	Close() error
+	// Close flushes, waits until every sent record has been completed (at
+	// most the client's close budget), and releases the client. When ctx is
+	// done, or becomes done while it waits, Close lets go of the records
+	// still in flight at once: they are never delivered late, and stay
+	// counted as sent. It must not run concurrently with Send.
+	Close(ctx context.Context) error
 }

@@ -322,16 +322,23 @@ func (c *franzClient) drain() {
 
 // Close flushes for at most request.timeout.ms + 10 s, then fails what is
 // still buffered, waits (at most drainBudget more) until every record sent
-// has been completed, and closes the client.
-func (c *franzClient) Close() error {
-	ctx, cancel := context.WithTimeout(context.Background(), c.flushBudget)
-	ferr := c.cl.Flush(ctx)
+// has been completed, and closes the client. When ctx is done the flush
+// ends at once.
+func (c *franzClient) Close(ctx context.Context) error {
+	// A done ctx ends the flush at once; closing the client then fails the
+	// records still buffered, so none is delivered late.
+	fctx, cancel := context.WithTimeout(ctx, c.flushBudget)
+	ferr := c.cl.Flush(fctx)
 	cancel()
 	closed := false
 	if ferr != nil {
 		c.cl.Close() // fails the records still buffered
 		closed = true
-		ferr = fmt.Errorf("flush: %w", ferr)
+		if cause := context.Cause(ctx); cause != nil {
+			ferr = fmt.Errorf("flush: let go of the records in flight: %w", cause)
+		} else {
+			ferr = fmt.Errorf("flush: %w", ferr)
+		}
 	}
 	c.closing.Store(true)
 	select {

@@ -160,7 +160,7 @@ func TestFranzSendsExactlyN(t *testing.T) {
 			before := franzEndOffsets(t, brokers)
 			w, chk := newFranzWorker(t, brokers, pace.New(tc.rate, n, 0, 0, 1), s, testSizes, 4096)
 			w.Run(context.Background(), w.clock.Now(), 0)
-			if err := chk.Close(); err != nil {
+			if err := chk.Close(context.Background()); err != nil {
 				t.Fatalf("Close: %v", err)
 			}
 			var st Stats
@@ -245,7 +245,7 @@ func TestFranzCancelMidRun(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Duration(50+30*i)*time.Millisecond)
 		w.Run(ctx, w.clock.Now(), 0)
 		cancel()
-		if err := chk.Close(); err != nil {
+		if err := chk.Close(context.Background()); err != nil {
 			t.Fatalf("Close: %v", err)
 		}
 		var st Stats
@@ -282,7 +282,7 @@ func TestFranzRecordTooLarge(t *testing.T) {
 	s := franzSettings(t, map[string]string{"buffer.memory": "4096"})
 	w, chk := newFranzWorker(t, brokers, pace.New(-1, 100, 0, 0, 1), s, sizes, 64)
 	w.Run(context.Background(), w.clock.Now(), 0)
-	if err := chk.Close(); err != nil {
+	if err := chk.Close(context.Background()); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
 	var st Stats
@@ -358,7 +358,7 @@ func BenchmarkFranzClient(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	w.Run(context.Background(), clock.Now(), 0)
-	if err := c.Close(); err != nil {
+	if err := c.Close(context.Background()); err != nil {
 		b.Fatal(err)
 	}
 	b.StopTimer()

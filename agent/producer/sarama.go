@@ -190,11 +190,21 @@ func (c *saramaClient) Send(ctx context.Context, r *Record) bool {
 // Close waits until every record sent has completed, then shuts sarama
 // down. Shutting down with records in flight makes sarama fail some of them
 // with ErrShuttingDown when it routes them again (seen with v1.61.1), which
-// would count records as failed that Kafka may have stored.
-func (c *saramaClient) Close() error {
+// would count records as failed that Kafka may have stored. When ctx is
+// done it stops waiting and closes the connections under the records still
+// in flight.
+func (c *saramaClient) Close(ctx context.Context) error {
 	deadline := time.Now().Add(c.closeBudget)
-	for c.inflight.Load() > 0 && time.Now().Before(deadline) {
+	for c.inflight.Load() > 0 && time.Now().Before(deadline) && ctx.Err() == nil {
 		time.Sleep(2 * time.Millisecond)
+	}
+	if err := ctx.Err(); err != nil && c.inflight.Load() > 0 {
+		// Nobody waits for these records any more (the run's controller is
+		// gone): close the connections so none is delivered late.
+		n := c.inflight.Load()
+		c.p.AsyncClose()
+		c.client.Close()
+		return fmt.Errorf("let go of %d records in flight: %w", n, context.Cause(ctx))
 	}
 	c.p.AsyncClose()
 	select {

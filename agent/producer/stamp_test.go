@@ -19,8 +19,8 @@ type stampClient struct {
 	intent []int64
 }
 
-func (c *stampClient) NewRecord() *Record { return &Record{} }
-func (c *stampClient) Close() error       { return nil }
+func (c *stampClient) NewRecord() *Record          { return &Record{} }
+func (c *stampClient) Close(context.Context) error { return nil }
 func (c *stampClient) Send(_ context.Context, r *Record) bool {
 	c.stamps = append(c.stamps, r.Stamp)
 	c.intent = append(c.intent, r.Intended)

@@ -156,7 +156,7 @@ func (c *fakeClient) Send(ctx context.Context, r *Record) bool {
 	return true
 }
 
-func (c *fakeClient) Close() error {
+func (c *fakeClient) Close(context.Context) error {
 	c.once.Do(func() {
 		if !c.sync {
 			close(c.queue)
@@ -216,7 +216,7 @@ func TestPacedWorkerSendsLimit(t *testing.T) {
 			start := clock.Now()
 			w.Run(context.Background(), start, 0)
 			ran := time.Duration(clock.Now() - start)
-			if err := c.Close(); err != nil {
+			if err := c.Close(context.Background()); err != nil {
 				t.Fatal(err)
 			}
 			var s Stats
@@ -301,7 +301,7 @@ func TestUnlimitedWorkerSendsLimit(t *testing.T) {
 			c.sync, c.delay = mode.sync, mode.delay
 			c.start()
 			w.Run(context.Background(), clock.Now(), 0)
-			if err := c.Close(); err != nil {
+			if err := c.Close(context.Background()); err != nil {
 				t.Fatal(err)
 			}
 			var s Stats
@@ -342,7 +342,7 @@ func TestWorkerBlocksAtMaxOutstanding(t *testing.T) {
 	c.start()
 	start := clock.Now()
 	w.Run(context.Background(), start, 0)
-	if err := c.Close(); err != nil {
+	if err := c.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	took := time.Duration(clock.Now() - start)
@@ -407,7 +407,7 @@ func TestWorkerCountsFailures(t *testing.T) {
 			c.sync, c.delay, c.fail = mode.sync, mode.delay, failOf
 			c.start()
 			w.Run(context.Background(), clock.Now(), 0)
-			if err := c.Close(); err != nil {
+			if err := c.Close(context.Background()); err != nil {
 				t.Fatal(err)
 			}
 			var s Stats
@@ -442,7 +442,7 @@ func TestWorkerStopsAtEnd(t *testing.T) {
 	c := newFakeClient(t, w, clock, testSizes).start()
 	start := clock.Now()
 	w.Run(context.Background(), start, start+int64(50*time.Millisecond))
-	c.Close()
+	c.Close(context.Background())
 	c.checkProblems(t)
 	if got := w.Sent(); got != 50 {
 		t.Errorf("Sent() = %d, want 50 records intended before the end", got)
@@ -462,7 +462,7 @@ func TestWorkerWaitsForStart(t *testing.T) {
 			c := newFakeClient(t, w, clock, testSizes).start()
 			start := clock.Now() + int64(30*time.Millisecond)
 			w.Run(context.Background(), start, 0)
-			c.Close()
+			c.Close(context.Background())
 			c.checkProblems(t)
 			if w.Sent() != 100 || len(c.intended) != 100 {
 				t.Fatalf("Sent() = %d, client got %d, want 100", w.Sent(), len(c.intended))
@@ -529,7 +529,7 @@ func TestDrainStartsNewWindow(t *testing.T) {
 	w := NewWorker(pace.New(-1, 10, 0, 0, 1), clock, testSizes, 8)
 	c := newFakeClient(t, w, clock, testSizes).start()
 	w.Run(context.Background(), clock.Now(), 0)
-	c.Close()
+	c.Close(context.Background())
 	var first Stats
 	first.Acked = 5 // Drain adds to what is there
 	w.Drain(&first)
@@ -582,7 +582,7 @@ func (c *batchClient) Send(_ context.Context, r *Record) bool {
 	return true
 }
 
-func (c *batchClient) Close() error { return nil }
+func (c *batchClient) Close(context.Context) error { return nil }
 
 // newBatchWorker returns a worker whose client acks every 64 records, warmed
 // up so that every record it will use exists.

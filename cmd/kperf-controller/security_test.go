@@ -90,7 +90,8 @@ func TestAgentSecurity(t *testing.T) {
 		{"token in plaintext with --insecure", []string{"--agents", plainTokenAgent, "--token-file", token, "--insecure"}, ""},
 
 		{"wrong ca", []string{"--agents", tlsAgent, "--tls-ca", other.CertFile}, "TLS handshake failed: tls: failed to verify certificate: x509: certificate signed by unknown authority"},
-		{"plaintext to a tls agent", []string{"--agents", tlsAgent}, "error reading server preface: EOF (an agent serving TLS closes plaintext connections: give --tls-ca)"},
+		{"plaintext to a tls agent", []string{"--agents", tlsAgent}, "error reading server preface"},
+		{"plaintext to a tls agent, with the hint", []string{"--agents", tlsAgent}, "(an agent serving TLS closes plaintext connections: give --tls-ca)"},
 		{"no client certificate", []string{"--agents", mtlsAgent, "--tls-ca", ca.CertFile}, "TLS handshake failed: the agent requires a client certificate (mutual TLS): give --tls-cert and --tls-key"},
 		{"client certificate from another ca", []string{"--agents", mtlsAgent, "--tls-ca", ca.CertFile, "--tls-cert", stranger.CertFile, "--tls-key", stranger.KeyFile}, "the agent accepts client certificates from [CN=ca], and --tls-cert " + stranger.CertFile + " is not issued by one"},
 		{"no token", []string{"--agents", tokenAgent, "--tls-ca", ca.CertFile}, "no bearer token"},

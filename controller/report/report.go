@@ -142,6 +142,8 @@ type Interval struct {
 	Latency         Latency
 	ServiceP99Ms    float64
 	SendDelayP99Ms  float64
+	// Errors counts the interval's failed records by kind.
+	Errors map[string]int64
 	// Consume is the consume side; nil without consumers.
 	Consume *ConsumeInterval
 }
@@ -171,7 +173,7 @@ func WriteSummary(dir string, s *Summary) error {
 // IntervalHeader is the header row of intervals.csv.
 var IntervalHeader = []string{"seq", "start_s", "end_s", "records", "bytes", "failed", "records_per_sec", "mb_per_sec",
 	"mean_ms", "p50_ms", "p95_ms", "p99_ms", "p999_ms", "max_ms", "service_p99_ms", "send_delay_p99_ms",
-	"in_flight", "agents", "generator_behind_agents"}
+	"in_flight", "agents", "generator_behind_agents", "errors"}
 
 // WriteIntervals writes intervals.csv into dir.
 func WriteIntervals(dir string, ivs []Interval) error {
@@ -193,7 +195,7 @@ func WriteIntervals(dir string, ivs []Interval) error {
 		row := []string{d(iv.Seq), g(iv.StartS), g(iv.EndS), d(iv.Records), d(iv.Bytes), d(iv.Failed),
 			g(iv.RecordsPerSec()), g(iv.MBPerSec()), g(iv.Latency.Mean), g(iv.Latency.P50), g(iv.Latency.P95),
 			g(iv.Latency.P99), g(iv.Latency.P999), g(iv.Latency.Max), g(iv.ServiceP99Ms), g(iv.SendDelayP99Ms),
-			d(iv.InFlight), strconv.Itoa(iv.Agents), strconv.Itoa(iv.GeneratorBehind)}
+			d(iv.InFlight), strconv.Itoa(iv.Agents), strconv.Itoa(iv.GeneratorBehind), errorsCell(iv.Errors)}
 		if consumed {
 			row = append(row, consumeColumns(iv)...)
 		}
@@ -205,6 +207,16 @@ func WriteIntervals(dir string, ivs []Interval) error {
 		return err
 	}
 	return f.Close()
+}
+
+// errorsCell is the errors column of intervals.csv: the failed records by
+// kind as a JSON object (keys sorted), or empty when none failed.
+func errorsCell(m map[string]int64) string {
+	if len(m) == 0 {
+		return ""
+	}
+	b, _ := json.Marshal(m) // a map of strings to numbers always encodes
+	return string(b)
 }
 
 // IntervalLine formats an interval like kafka-producer-perf-test's

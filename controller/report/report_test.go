@@ -292,7 +292,8 @@ func TestWriteIntervals(t *testing.T) {
 	dir := t.TempDir()
 	ivs := []Interval{
 		{Seq: 0, StartS: 0, EndS: 1, Records: 1000, Bytes: 100_000, Agents: 3, Latency: Latency{Mean: 1.5, P99: 4}},
-		{Seq: 1, StartS: 1, EndS: 1.5, Records: 200, Failed: 2, Agents: 2, GeneratorBehind: 1, InFlight: 7},
+		{Seq: 1, StartS: 1, EndS: 1.5, Records: 200, Failed: 3, Agents: 2, GeneratorBehind: 1, InFlight: 7,
+			Errors: map[string]int64{"request timed out": 2, "broker: not leader, for partition": 1}},
 	}
 	if err := WriteIntervals(dir, ivs); err != nil {
 		t.Fatalf("WriteIntervals: %v", err)
@@ -319,7 +320,7 @@ func TestWriteIntervals(t *testing.T) {
 	for i, iv := range ivs {
 		row := rows[i+1]
 		got := map[string]string{}
-		for _, name := range []string{"seq", "records", "failed", "records_per_sec", "mean_ms", "p99_ms", "in_flight", "agents", "generator_behind_agents"} {
+		for _, name := range []string{"seq", "records", "failed", "records_per_sec", "mean_ms", "p99_ms", "in_flight", "agents", "generator_behind_agents", "errors"} {
 			got[name] = row[col[name]]
 		}
 		want := map[string]string{
@@ -327,6 +328,7 @@ func TestWriteIntervals(t *testing.T) {
 			"records_per_sec": strconv.FormatFloat(iv.RecordsPerSec(), 'f', 3, 64),
 			"mean_ms":         strconv.FormatFloat(iv.Latency.Mean, 'f', 3, 64), "p99_ms": strconv.FormatFloat(iv.Latency.P99, 'f', 3, 64),
 			"in_flight": strconv.FormatInt(iv.InFlight, 10), "agents": strconv.Itoa(iv.Agents), "generator_behind_agents": strconv.Itoa(iv.GeneratorBehind),
+			"errors": []string{"", `{"broker: not leader, for partition":1,"request timed out":2}`}[i],
 		}
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Errorf("row %d mismatch (-want +got):\n%s", i, diff)

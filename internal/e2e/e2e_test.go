@@ -297,21 +297,32 @@ func TestKilledControllerLeavesNoAgentProducing(t *testing.T) {
 	}
 	cmd.Wait()
 	killed := time.Now()
-	// Within 5 s the end offsets must stop moving for a whole second.
-	var stoppedAt time.Duration
-	waitFor(t, 5*time.Second, "end offsets to stop growing", func() bool {
-		a := endOffsets(t, topic)
-		time.Sleep(time.Second)
-		if endOffsets(t, topic) == a {
-			stoppedAt = time.Since(killed)
-			return true
+	// The agents stop when their lease (default 5 s) expires: the topic's
+	// last growth must come within it, and then it must stay still for a
+	// whole second. Polled every 100 ms, so lastGrowth is the time of the
+	// last record to within that.
+	const lease = 5 * time.Second
+	last := endOffsets(t, topic)
+	lastGrowth, still := time.Duration(0), time.Now()
+	waitFor(t, lease+2*time.Second, "end offsets to stop growing", func() bool {
+		time.Sleep(100 * time.Millisecond)
+		if n := endOffsets(t, topic); n != last {
+			last, lastGrowth, still = n, time.Since(killed), time.Now()
 		}
-		return false
+		return time.Since(still) >= time.Second
 	})
-	t.Logf("topic stopped growing within %v of SIGKILL", stoppedAt)
+	if lastGrowth == 0 {
+		t.Logf("topic did not grow after SIGKILL: the agents stopped when their streams broke (lease %v)", lease)
+	} else {
+		t.Logf("topic last grew %v after SIGKILL (lease %v)", lastGrowth.Round(10*time.Millisecond), lease)
+	}
+	if lastGrowth > lease {
+		t.Errorf("topic still grew %v after SIGKILL; want the agents stopped within the lease %v", lastGrowth, lease)
+	}
 	for _, a := range agents {
 		waitFor(t, 5*time.Second, "agent "+a.addr+" free", func() bool { return !agentInfo(t, a.addr).GetBusy() })
 	}
+	t.Logf("all agents free %v after SIGKILL", time.Since(killed).Round(10*time.Millisecond))
 }
 
 func agentInfo(t *testing.T, addr string) *kperfv1.InfoResponse {

@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -308,7 +309,7 @@ func TestDriversRefuse(t *testing.T) {
 				}
 				took := time.Since(began)
 				if err == nil {
-					cl.Close()
+					cl.Close(context.Background())
 					t.Fatalf("connected, want an error mentioning %q", tc.want)
 				}
 				if !strings.Contains(strings.ToLower(err.Error()), tc.want) {
