@@ -162,8 +162,8 @@ func (w *Worker) Opened(now int64) {
 	}
 }
 
-// LastConsume returns the Clock time of the last record consumed, or of
-// Opened when none was.
+// LastConsume returns the Clock time of the last record consumed, of the
+// last assignment, or of Opened, whichever is latest.
 func (w *Worker) LastConsume() int64 { return w.lastConsume.Load() }
 
 func (w *Worker) part(p int32) *partition {
@@ -176,10 +176,14 @@ func (w *Worker) part(p int32) *partition {
 }
 
 // Assigned records that the worker owns parts (in addition to what it
-// kept) from now on: a rebalance ended.
+// kept) from now on: a rebalance ended. The idle timeout counts from here
+// too: a worker that was joining had no chance to consume.
 func (w *Worker) Assigned(parts []int32, now int64) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if now > w.lastConsume.Load() {
+		w.lastConsume.Store(now)
+	}
 	for _, p := range parts {
 		w.part(p).owned = true
 	}

@@ -143,3 +143,18 @@ func TestParseSecurity(t *testing.T) {
 		t.Errorf("SASL property without a SASL protocol: %v, want a consumer property error without the password", err)
 	}
 }
+
+func TestWorkerIdleCountsFromTheLatestOfGateAssignmentAndRecord(t *testing.T) {
+	t.Parallel()
+	w := NewWorker(producer.NewClock(), NewShared(0))
+	w.Opened(10)
+	w.Assigned([]int32{0}, 50) // joined after the gate opened
+	if got := w.LastConsume(); got != 50 {
+		t.Errorf("LastConsume after a late join = %d, want 50", got)
+	}
+	w.Consumed(batch(0, -1, 0), 60)
+	w.Assigned([]int32{1}, 55)
+	if got := w.LastConsume(); got != 60 {
+		t.Errorf("LastConsume = %d, want the record's 60", got)
+	}
+}
