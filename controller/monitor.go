@@ -74,6 +74,15 @@ type MonitorStatus struct {
 	Step, Steps int
 	// Runs counts finished runs by result (ResultOK, ...).
 	Runs map[string]int64
+	// Consumed and RunConsumed count records consumed over every run of
+	// this process and in the current (or last) run.
+	Consumed, RunConsumed int64
+	// ConsumerLag is the consumers' lag at the end of the last merged
+	// interval; E2EP50Ms and E2EP99Ms are the end-to-end latency
+	// percentiles of the last full one, in milliseconds. 0 without
+	// consumers.
+	ConsumerLag        int64
+	E2EP50Ms, E2EP99Ms float64
 }
 
 // Monitor keeps the live state of one controller's runs for monitoring
@@ -121,6 +130,7 @@ func (m *Monitor) begin() {
 		s.State = RunPreparing
 		s.RunAcked, s.RunFailed, s.RunBytes = 0, 0, 0
 		s.RatePerSec, s.P50Ms, s.P99Ms = 0, 0, 0
+		s.RunConsumed, s.ConsumerLag, s.E2EP50Ms, s.E2EP99Ms = 0, 0, 0, 0
 	})
 }
 
@@ -145,6 +155,14 @@ func (m *Monitor) interval(iv *report.Interval, full bool) {
 		s.Acked += iv.Records
 		s.Failed += iv.Failed
 		s.Bytes += iv.Bytes
+		if c := iv.Consume; c != nil {
+			s.RunConsumed += c.Records
+			s.Consumed += c.Records
+			s.ConsumerLag = c.Lag
+			if full && c.Records > 0 {
+				s.E2EP50Ms, s.E2EP99Ms = c.E2E.P50, c.E2E.P99
+			}
+		}
 		if !full {
 			return
 		}

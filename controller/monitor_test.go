@@ -44,3 +44,17 @@ func TestMonitorAcrossRuns(t *testing.T) {
 		t.Errorf("nil Monitor Status = %+v, want zero", st)
 	}
 }
+
+func TestMonitorConsumeSide(t *testing.T) {
+	t.Parallel()
+	m := NewMonitor()
+	for run := 1; run <= 2; run++ {
+		m.begin()
+		m.interval(&report.Interval{StartS: 0, EndS: 1, Consume: &report.ConsumeInterval{Records: 900, Lag: 100, E2E: report.Latency{P50: 3, P99: 30}}}, true)
+		m.interval(&report.Interval{StartS: 1, EndS: 1.01, Consume: &report.ConsumeInterval{Records: 100, Lag: 0, E2E: report.Latency{P50: 99, P99: 999}}}, false)
+		st := m.Status()
+		if st.RunConsumed != 1000 || st.Consumed != int64(run)*1000 || st.ConsumerLag != 0 || st.E2EP50Ms != 3 || st.E2EP99Ms != 30 {
+			t.Errorf("run %d: %+v; want 1000 consumed this run, %d in all, the last lag 0, the full window's e2e 3/30 ms", run, st, run*1000)
+		}
+	}
+}

@@ -13,6 +13,7 @@ type controllerCollector struct {
 	acked, failed, bytes, runs, lost          *prometheus.Desc
 	runAcked, runFailed, runBytes             *prometheus.Desc
 	rate, latency, agents, step, steps, state *prometheus.Desc
+	consumed, runConsumed, lag, e2e           *prometheus.Desc
 }
 
 // NewControllerCollector returns a collector of m's kperf_controller_*
@@ -37,13 +38,18 @@ func NewControllerCollector(m *controller.Monitor) prometheus.Collector {
 		step:      d("sweep_step", "Current sweep or max-rate search step, 1-based; 0 outside sweeps and searches."),
 		steps:     d("sweep_steps", "Steps of the current sweep (for a search, the most it runs); 0 outside sweeps and searches."),
 		state:     d("run_state", "1 for the controller's current state (idle, preparing, running, stopping), 0 for the others.", "state"),
+
+		consumed:    d("records_consumed_total", "Records consumed, merged over all agents' consumers and all runs of this process."),
+		runConsumed: d("run_records_consumed", "Records consumed in the current (or last) run, merged over its agents."),
+		lag:         d("consumer_lag_records", "Consumer lag at the end of the last merged interval (high watermark minus position, summed over partitions); 0 without consumers."),
+		e2e:         d("interval_e2e_latency_seconds", "End-to-end latency (intended send to consume) of the last full merged interval with records consumed, at quantile 0.5 and 0.99.", "quantile"),
 	}
 }
 
 // Describe implements prometheus.Collector.
 func (c *controllerCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.acked, c.failed, c.bytes, c.runs, c.lost, c.runAcked, c.runFailed, c.runBytes,
-		c.rate, c.latency, c.agents, c.step, c.steps, c.state} {
+		c.rate, c.latency, c.agents, c.step, c.steps, c.state, c.consumed, c.runConsumed, c.lag, c.e2e} {
 		ch <- d
 	}
 }
@@ -73,6 +79,11 @@ func (c *controllerCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge(c.agents, float64(s.AgentsConnected))
 	gauge(c.step, float64(s.Step))
 	gauge(c.steps, float64(s.Steps))
+	counter(c.consumed, s.Consumed)
+	gauge(c.runConsumed, float64(s.RunConsumed))
+	gauge(c.lag, float64(s.ConsumerLag))
+	gauge(c.e2e, s.E2EP50Ms/1e3, "0.5")
+	gauge(c.e2e, s.E2EP99Ms/1e3, "0.99")
 	for _, st := range controller.RunStates {
 		gauge(c.state, boolValue(st == s.State), st.String())
 	}
