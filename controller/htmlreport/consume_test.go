@@ -45,3 +45,34 @@ func TestReportConsumeSide(t *testing.T) {
 	}
 	checkSelfContained(t, page)
 }
+
+// TestReportSweepConsumeColumns sweeps the consumer workers and checks that
+// the sweep table shows the consume side.
+func TestReportSweepConsumeColumns(t *testing.T) {
+	env := startLocal(t, 1)
+	dir := filepath.Join(t.TempDir(), "sweep")
+	spec := smallPlan(env, "report-sweep-consume")
+	spec.NumRecords = proto.Int64(1000)
+	spec.Driver = "franz"
+	spec.Consumer = &kperfv1.ConsumerPlan{IdleTimeout: "1s"}
+	spec.Sweep = &kperfv1.Sweep{Axes: []*kperfv1.SweepAxis{{Key: "consumer-workers", Values: []string{"1", "2"}}}}
+	if _, err := controller.RunSweep(context.Background(), spec, controller.SweepOptions{
+		Options: controller.Options{Agents: env.Agents, OutDir: dir},
+	}); err != nil {
+		t.Fatalf("RunSweep: %v", err)
+	}
+	path, err := htmlreport.Write(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := readFile(t, path)
+	for _, want := range []string{`<th class="num">consumed/s</th>`, `<th class="num">e2e p99 ms</th>`, "consumer-workers=2"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("sweep report lacks %q", want)
+		}
+	}
+	csv := readFile(t, filepath.Join(dir, "sweep.csv"))
+	if !strings.Contains(strings.Split(csv, "\n")[0], "consumed_records_per_sec") {
+		t.Errorf("sweep.csv header lacks the consume columns: %s", strings.Split(csv, "\n")[0])
+	}
+}

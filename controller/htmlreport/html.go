@@ -34,16 +34,20 @@ type runSection struct {
 
 type sweepRowView struct {
 	Step, Dir, Agents, Settings, RPS, MBps, P50, P95, P99, P999, Max, Status string
+	// The consume side, shown when a step had consumers.
+	ConsRPS, E2EP99, MaxLag string
 }
 
 type page struct {
-	Title    string
-	Dir      string
-	Sweep    []sweepRowView
-	Top      []*Chart
-	Sections []runSection
-	Compare  []compareSection
-	Notes    []string
+	Title string
+	Dir   string
+	Sweep []sweepRowView
+	// SweepConsume shows the sweep table's consume columns.
+	SweepConsume bool
+	Top          []*Chart
+	Sections     []runSection
+	Compare      []compareSection
+	Notes        []string
 }
 
 func summaryRows(s *report.Summary) []row {
@@ -99,6 +103,7 @@ func Write(dir string) (string, error) {
 		pg.Title = "kperf sweep report"
 		for _, r := range res.Sweep.Rows {
 			pg.Sweep = append(pg.Sweep, sweepView(r))
+			pg.SweepConsume = pg.SweepConsume || r.Consume != nil
 		}
 		if pg.Top, err = sweepCharts(res.Sweep); err != nil {
 			return "", err
@@ -160,8 +165,13 @@ func sweepView(r report.SweepRow) sweepRowView {
 		set = "-"
 	}
 	l := r.LatencyMs
-	return sweepRowView{fmt.Sprint(r.Step), r.Dir, fmt.Sprint(r.Agents), set, fmtNum(r.RecordsPerSec, 1), f(r.MBPerSec),
-		f(l.P50), f(l.P95), f(l.P99), f(l.P999), f(l.Max), status}
+	v := sweepRowView{Step: fmt.Sprint(r.Step), Dir: r.Dir, Agents: fmt.Sprint(r.Agents), Settings: set, RPS: fmtNum(r.RecordsPerSec, 1),
+		MBps: f(r.MBPerSec), P50: f(l.P50), P95: f(l.P95), P99: f(l.P99), P999: f(l.P999), Max: f(l.Max), Status: status,
+		ConsRPS: "-", E2EP99: "-", MaxLag: "-"}
+	if c := r.Consume; c != nil {
+		v.ConsRPS, v.E2EP99, v.MaxLag = fmtNum(c.RecordsPerSec, 1), f(c.E2ELatencyMs.P99), fmt.Sprint(c.MaxLag)
+	}
+	return v
 }
 
 func writePage(path string, pg *page) error {
@@ -196,9 +206,9 @@ figure { margin: 0.8em 0; } svg { max-width: 100%; height: auto; }
 {{- if .Sweep}}
 <h2>Sweep</h2>
 <table>
-<tr><th>step</th><th>agents</th><th>settings</th><th class="num">records/s</th><th class="num">MB/s</th><th class="num">p50 ms</th><th class="num">p95 ms</th><th class="num">p99 ms</th><th class="num">p99.9 ms</th><th class="num">max ms</th><th>status</th></tr>
+<tr><th>step</th><th>agents</th><th>settings</th><th class="num">records/s</th><th class="num">MB/s</th><th class="num">p50 ms</th><th class="num">p95 ms</th><th class="num">p99 ms</th><th class="num">p99.9 ms</th><th class="num">max ms</th>{{if $.SweepConsume}}<th class="num">consumed/s</th><th class="num">e2e p99 ms</th><th class="num">max lag</th>{{end}}<th>status</th></tr>
 {{- range .Sweep}}
-<tr><td>{{.Step}}</td><td class="num">{{.Agents}}</td><td>{{.Settings}}</td><td class="num">{{.RPS}}</td><td class="num">{{.MBps}}</td><td class="num">{{.P50}}</td><td class="num">{{.P95}}</td><td class="num">{{.P99}}</td><td class="num">{{.P999}}</td><td class="num">{{.Max}}</td><td>{{.Status}}</td></tr>
+<tr><td>{{.Step}}</td><td class="num">{{.Agents}}</td><td>{{.Settings}}</td><td class="num">{{.RPS}}</td><td class="num">{{.MBps}}</td><td class="num">{{.P50}}</td><td class="num">{{.P95}}</td><td class="num">{{.P99}}</td><td class="num">{{.P999}}</td><td class="num">{{.Max}}</td>{{if $.SweepConsume}}<td class="num">{{.ConsRPS}}</td><td class="num">{{.E2EP99}}</td><td class="num">{{.MaxLag}}</td>{{end}}<td>{{.Status}}</td></tr>
 {{- end}}
 </table>
 {{- end}}
