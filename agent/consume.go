@@ -30,6 +30,9 @@ type consumers struct {
 
 	consuming atomic.Bool
 	window    consumer.Window
+	// rebalanceAllowance is how long a rebalance may hold the consumers
+	// before it counts as idle time: session.timeout.ms.
+	rebalanceAllowance int64
 	reason    atomic.Value // string: why the consumers stopped
 }
 
@@ -51,7 +54,7 @@ func prepareConsumers(ctx context.Context, a *kperfv1.Assignment, clock producer
 	}
 	mctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	c := &consumers{a: ca, clock: clock, log: log.Named("consumer"), shared: consumer.NewShared(ca.GetNumRecords()),
-		cancel: cancel, done: make(chan struct{})}
+		cancel: cancel, done: make(chan struct{}), rebalanceAllowance: int64(settings.SessionTimeout)}
 	for i := range int(ca.GetWorkers()) {
 		if err := ctx.Err(); err != nil {
 			c.abandon()
@@ -180,11 +183,14 @@ func (c *consumers) start(ctx context.Context, start, clockOffset int64, produce
 				default:
 					continue
 				}
-				last := int64(0)
+				now := c.clock.Now()
+				least := int64(-1) // the least idle worker's idle time
 				for _, w := range c.workers {
-					last = max(last, w.LastConsume())
+					if d := w.Idle(now, c.rebalanceAllowance); least < 0 || d < least {
+						least = d
+					}
 				}
-				if c.clock.Now()-last >= idle {
+				if least >= idle {
 					stop(fmt.Sprintf("no record for %v", time.Duration(idle)))
 					return
 				}

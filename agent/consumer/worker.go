@@ -166,6 +166,20 @@ func (w *Worker) Opened(now int64) {
 // last assignment, or of Opened, whichever is latest.
 func (w *Worker) LastConsume() int64 { return w.lastConsume.Load() }
 
+// Idle returns how long the worker has had nothing to do at Clock time
+// now: since its last record, assignment or the gate opening. A worker
+// waiting for a rebalance is not idle (the group, not the topic, holds it
+// up) for up to allowance past the rebalance's start.
+func (w *Worker) Idle(now, allowance int64) int64 {
+	idle := now - w.lastConsume.Load()
+	w.mu.Lock()
+	if w.rebalancing {
+		idle = min(idle, now-w.since-allowance)
+	}
+	w.mu.Unlock()
+	return max(0, idle)
+}
+
 func (w *Worker) part(p int32) *partition {
 	ps := w.parts[p]
 	if ps == nil {

@@ -158,3 +158,25 @@ func TestWorkerIdleCountsFromTheLatestOfGateAssignmentAndRecord(t *testing.T) {
 		t.Errorf("LastConsume = %d, want the record's 60", got)
 	}
 }
+
+func TestWorkerIsNotIdleWhileRebalancing(t *testing.T) {
+	t.Parallel()
+	w := NewWorker(producer.NewClock(), NewShared(0))
+	w.Opened(0)
+	w.Assigned([]int32{0}, 10)
+	w.Consumed(batch(0, -1, 0), 20)
+	if got := w.Idle(120, 1000); got != 100 {
+		t.Errorf("Idle 100 after the last record = %d, want 100", got)
+	}
+	w.Revoked([]int32{0}, 130) // a rebalance begins
+	if got := w.Idle(1000, 1000); got != 0 {
+		t.Errorf("Idle during a rebalance within the allowance = %d, want 0", got)
+	}
+	if got := w.Idle(1630, 1000); got != 500 {
+		t.Errorf("Idle 500 past the allowance = %d, want 500", got)
+	}
+	w.Assigned([]int32{0}, 1700)
+	if got := w.Idle(1750, 1000); got != 50 {
+		t.Errorf("Idle after the new assignment = %d, want 50", got)
+	}
+}
