@@ -33,7 +33,7 @@ type consumers struct {
 	// rebalanceAllowance is how long a rebalance may hold the consumers
 	// before it counts as idle time: session.timeout.ms.
 	rebalanceAllowance int64
-	reason    atomic.Value // string: why the consumers stopped
+	reason             atomic.Value // string: why the consumers stopped
 }
 
 // consumerCheckEvery is how often the agent checks whether its consumers
