@@ -2,17 +2,14 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/kperf/kperf/controller"
-	"github.com/kperf/kperf/controller/local"
 	"github.com/kperf/kperf/controller/report"
 )
 
@@ -73,15 +70,12 @@ func consumerPerfCmd(args []string) int {
 // consumerPerf runs consumer-perf-test with its CSV on stdout and
 // everything else on stderr, and returns the exit code.
 func consumerPerf(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	errf := func(code int, format string, a ...any) int {
-		msg := strings.ReplaceAll(fmt.Sprintf(format, a...), "\n", "; ")
-		fmt.Fprintf(stderr, "kperf-controller consumer-perf-test: %s\n", msg)
-		return code
-	}
+	tool := javaTool{name: "consumer-perf-test", stderr: stderr}
+	errf := tool.errf
 	cp, err := controller.ParseConsumerPerf(args)
 	switch {
 	case err != nil:
-		return errf(exitUsage, "%v (see 'kperf-controller consumer-perf-test -h')", err)
+		return tool.usageErr(err)
 	case cp.Help:
 		fmt.Fprint(stdout, consumerPerfUsage)
 		return exitOK
@@ -95,13 +89,12 @@ func consumerPerf(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	log := hclog.New(&hclog.LoggerOptions{Name: "kperf-controller", Level: hclog.Warn, Output: stderr})
 	agents := cp.Agents
 	if !cp.AgentsGiven {
-		env, err := local.Start(1, false, version, log)
-		if err != nil {
-			return errf(exitFailed, "%v", err)
+		env, code := tool.startLocal(log, cp.Spec.GetBootstrapServers())
+		if env == nil {
+			return code
 		}
 		defer env.Close()
 		agents = env.Agents
-		fmt.Fprintf(stderr, "local: 1 agent in this process, bootstrap %s\n", cp.Spec.GetBootstrapServers())
 	}
 	for _, w := range cp.Warnings {
 		fmt.Fprintln(stdout, w)
@@ -116,17 +109,8 @@ func consumerPerf(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	}
 	s, err := controller.Run(ctx, cp.Spec, opts)
 	finished := time.Now()
-	var pe *controller.PlanError
-	switch {
-	case ctx.Err() != nil:
-		if err != nil {
-			errf(exitFailed, "%v", err)
-		}
-		return exitInterrupted
-	case errors.As(err, &pe):
-		return errf(exitUsage, "%v", err)
-	case err != nil:
-		return errf(exitFailed, "%v", err)
+	if code, done := tool.runExit(ctx, err); done {
+		return code
 	}
 	if s.Consume.Records < cp.NumRecords {
 		fmt.Fprintln(stdout, report.ConsumerPerfTimeoutWarning(cp.TimeoutMs))

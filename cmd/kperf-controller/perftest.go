@@ -2,19 +2,16 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"google.golang.org/grpc"
 
 	"github.com/kperf/kperf/controller"
-	"github.com/kperf/kperf/controller/local"
 	"github.com/kperf/kperf/controller/report"
 	"github.com/kperf/kperf/internal/metrics"
 )
@@ -79,15 +76,12 @@ func perfTestCmd(args []string) int {
 // perfTest runs producer-perf-test with its report lines on stdout and
 // everything else on stderr, and returns the exit code.
 func perfTest(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	errf := func(code int, format string, a ...any) int {
-		msg := strings.ReplaceAll(fmt.Sprintf(format, a...), "\n", "; ")
-		fmt.Fprintf(stderr, "kperf-controller producer-perf-test: %s\n", msg)
-		return code
-	}
+	tool := javaTool{name: "producer-perf-test", stderr: stderr, partial: true}
+	errf := tool.errf
 	pt, err := controller.ParsePerfTest(args)
 	switch {
 	case err != nil:
-		return errf(exitUsage, "%v (see 'kperf-controller producer-perf-test -h')", err)
+		return tool.usageErr(err)
 	case pt.Help:
 		fmt.Fprint(stdout, perfTestUsage)
 		return exitOK
@@ -127,13 +121,12 @@ func perfTest(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		}
 		dialOpts = d.dialOpts
 	} else {
-		env, err := local.Start(1, false, version, log)
-		if err != nil {
-			return errf(exitFailed, "%v", err)
+		env, code := tool.startLocal(log, spec.GetBootstrapServers())
+		if env == nil {
+			return code
 		}
 		defer env.Close()
 		agents = env.Agents
-		fmt.Fprintf(stderr, "local: 1 agent in this process, bootstrap %s\n", spec.GetBootstrapServers())
 	}
 	if f := spec.GetPayloadFile(); f != "" {
 		// The Java tool prints these two on stdout; kperf keeps stdout to
@@ -151,21 +144,10 @@ func perfTest(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if s != nil && pt.PrintMetrics {
 		report.PrintMetrics(stdout, s)
 	}
-	var pe *controller.PlanError
-	switch {
-	case ctx.Err() != nil:
-		if err != nil {
-			errf(exitFailed, "%v", err)
-		}
-		return exitInterrupted
-	case errors.As(err, &pe):
-		return errf(exitUsage, "%v", err)
-	case errors.Is(err, controller.ErrPartial):
-		errf(exitPartial, "%v", err)
-		return exitPartial
-	case err != nil:
-		return errf(exitFailed, "%v", err)
-	case s.Interrupted:
+	if code, done := tool.runExit(ctx, err); done {
+		return code
+	}
+	if s.Interrupted {
 		return exitInterrupted
 	}
 	return exitOK
