@@ -3,7 +3,6 @@ package controller
 import (
 	"errors"
 	"fmt"
-	"maps"
 	"math/rand/v2"
 	"slices"
 	"strconv"
@@ -155,8 +154,8 @@ func ParseConsumerPerf(args []string) (*ConsumerPerf, error) {
 		cp.Warnings = append(cp.Warnings, "Warning: --consumer.config is deprecated. Use --command-config instead.")
 	}
 	var err error
-	if cp.NumRecords, err = strconv.ParseInt(n, 10, 64); err != nil || cp.NumRecords <= 0 {
-		return nil, fmt.Errorf("--num-records %q: want a number of records greater than zero", n)
+	if cp.NumRecords, err = parseNumRecords(n); err != nil {
+		return nil, err
 	}
 	if !seen["topic"] || vals["topic"] == "" {
 		return nil, errors.New("exactly one of the following arguments is required: [topic, include]")
@@ -168,11 +167,9 @@ func ParseConsumerPerf(args []string) (*ConsumerPerf, error) {
 	}
 	interval := PerfTestInterval
 	if v, ok := vals["reporting-interval"]; ok {
-		ms, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || ms < 100 || ms > 24*3600*1000 {
-			return nil, fmt.Errorf("--reporting-interval %q: want milliseconds, at least 100", v)
+		if interval, err = parseReportingInterval(v); err != nil {
+			return nil, err
 		}
-		interval = time.Duration(ms) * time.Millisecond
 	}
 	df := report.DefaultDateFormat
 	if v, ok := vals["date-format"]; ok {
@@ -183,30 +180,9 @@ func ParseConsumerPerf(args []string) (*ConsumerPerf, error) {
 	}
 
 	// Properties: the config file, --command-property, then the tool's own.
-	props := map[string]string{}
-	file, fileGiven := vals["command-config"]
-	if f, ok := vals["consumer.config"]; ok {
-		if fileGiven && f != file {
-			return nil, errors.New("give one of --consumer.config and --command-config")
-		}
-		file, fileGiven = f, true
-	}
-	if fileGiven {
-		fp, err := ReadJavaProperties(file)
-		if err != nil {
-			return nil, fmt.Errorf("--command-config: %w", err)
-		}
-		maps.Copy(props, fp)
-	}
-	for _, kv := range cmdProps {
-		k, v, ok := strings.Cut(kv, "=")
-		if !ok || k == "" {
-			return nil, fmt.Errorf("--command-property: invalid property %q: want PROP-NAME=PROP-VALUE", kv)
-		}
-		props[k] = v
-	}
-	if b, ok := vals["bootstrap-server"]; ok {
-		props["bootstrap.servers"] = b
+	props, err := javaToolProps(vals, "consumer.config", cmdProps, func(k, _ string) bool { return k != "" })
+	if err != nil {
+		return nil, err
 	}
 	group := vals["group"]
 	if group == "" {
@@ -237,9 +213,9 @@ func ParseConsumerPerf(args []string) (*ConsumerPerf, error) {
 	// The Java tool sets its own deserializers; kperf reads bytes.
 	delete(props, "key.deserializer")
 	delete(props, "value.deserializer")
-	bootstrap := strings.TrimSpace(props["bootstrap.servers"])
-	if bootstrap == "" {
-		return nil, errors.New("no bootstrap servers: give --bootstrap-server, or bootstrap.servers in --command-property or --command-config")
+	bootstrap, err := javaToolBootstrap(props)
+	if err != nil {
+		return nil, err
 	}
 	delete(props, "bootstrap.servers")
 

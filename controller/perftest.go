@@ -193,9 +193,9 @@ func ParsePerfTest(args []string) (*PerfTest, error) {
 	}
 
 	spec := &kperfv1.TestPlan{Topic: vals["topic"], Interval: PerfTestInterval.String()}
-	n, err := strconv.ParseInt(vals["num-records"], 10, 64)
-	if err != nil || n <= 0 {
-		return nil, fmt.Errorf("--num-records %q: want a number of records greater than zero", vals["num-records"])
+	n, err := parseNumRecords(vals["num-records"])
+	if err != nil {
+		return nil, err
 	}
 	spec.NumRecords = proto.Int64(n)
 	if v, ok := vals["record-size"]; ok {
@@ -231,11 +231,11 @@ func ParsePerfTest(args []string) (*PerfTest, error) {
 	}
 	spec.Throughput = proto.Float64(t)
 	if v, ok := vals["reporting-interval"]; ok {
-		ms, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || ms < 100 || ms > 24*3600*1000 {
-			return nil, fmt.Errorf("--reporting-interval %q: want milliseconds, at least 100", v)
+		d, err := parseReportingInterval(v)
+		if err != nil {
+			return nil, err
 		}
-		spec.Interval = (time.Duration(ms) * time.Millisecond).String()
+		spec.Interval = d.String()
 	}
 	if v, ok := vals["random-seed"]; ok {
 		seed, err := strconv.ParseInt(v, 10, 64)
@@ -247,30 +247,11 @@ func ParsePerfTest(args []string) (*PerfTest, error) {
 
 	// Properties: the config file, then the command line, then
 	// --bootstrap-server.
-	props := map[string]string{}
-	file, fileGiven := vals["command-config"]
-	if f, ok := vals["producer.config"]; ok {
-		if fileGiven && f != file {
-			return nil, errors.New("give one of --producer.config and --command-config")
-		}
-		file, fileGiven = f, true
-	}
-	if fileGiven {
-		fp, err := ReadJavaProperties(file)
-		if err != nil {
-			return nil, fmt.Errorf("--command-config: %w", err)
-		}
-		maps.Copy(props, fp)
-	}
-	for _, kv := range cmdProps {
-		k, v, ok := strings.Cut(kv, "=")
-		if !ok || k == "" || v == "" || strings.Contains(v, "=") {
-			return nil, fmt.Errorf("--command-property: invalid property %q: want PROP-NAME=PROP-VALUE", kv)
-		}
-		props[k] = v
-	}
-	if b, ok := vals["bootstrap-server"]; ok {
-		props["bootstrap.servers"] = b
+	props, err := javaToolProps(vals, "producer.config", cmdProps, func(k, v string) bool {
+		return k != "" && v != "" && !strings.Contains(v, "=")
+	})
+	if err != nil {
+		return nil, err
 	}
 	if _, ok := props["transactional.id"]; ok {
 		return nil, errors.New("producer property transactional.id: transactions are not supported by kperf")
@@ -278,9 +259,8 @@ func ParsePerfTest(args []string) (*PerfTest, error) {
 	// The Java tool always sets its own byte-array serializers.
 	delete(props, "key.serializer")
 	delete(props, "value.serializer")
-	spec.BootstrapServers = strings.TrimSpace(props["bootstrap.servers"])
-	if spec.BootstrapServers == "" {
-		return nil, errors.New("no bootstrap servers: give --bootstrap-server, or bootstrap.servers in --command-property or --command-config")
+	if spec.BootstrapServers, err = javaToolBootstrap(props); err != nil {
+		return nil, err
 	}
 	if len(props) > 0 {
 		spec.ProducerProps = props
