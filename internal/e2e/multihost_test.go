@@ -65,29 +65,8 @@ type mhSummary struct {
 // one name, and SRV records, served by a test DNS server the controller's
 // namespace uses as its resolver. The broker listens on the bridge.
 func TestMultiHost(t *testing.T) {
-	if os.Getenv("KPERF_E2E_NETNS") == "" {
-		t.Skip("KPERF_E2E_NETNS is not set; scripts/test sets it (needs root and ip)")
-	}
-	if err := netns.Check(); err != nil {
-		t.Fatalf("KPERF_E2E_NETNS is set, but: %v", err)
-	}
 	began := time.Now()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	t.Cleanup(cancel)
-
-	bridge := netip.MustParsePrefix(mhBridge)
-	nw, err := netns.New(ctx, mhPrefix, bridge)
-	if err != nil {
-		t.Fatalf("network: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := nw.Close(); err != nil {
-			t.Errorf("close network: %v", err)
-		}
-		if left, err := netns.Leftovers(context.Background(), mhPrefix); err != nil || len(left) > 0 {
-			t.Errorf("left behind: %q, %v", left, err)
-		}
-	})
+	ctx, nw := netnsNetwork(t, mhPrefix, mhBridge)
 
 	// Agents in namespaces a1..a3, at .11.. .13.
 	var agents []mhAgent
@@ -317,12 +296,14 @@ func startKafkaOn(t *testing.T, host string) string {
 // startAgentIn starts kperf-agent in a's namespace on its address and
 // waits until it serves. The agents listen beyond loopback without TLS or
 // a token: --insecure, as on a throwaway network.
-func startAgentIn(ctx context.Context, t *testing.T, a mhAgent) {
+//
+// It returns the agent's log, which must show no panic when the test ends.
+func startAgentIn(ctx context.Context, t *testing.T, a mhAgent) *syncBuffer {
 	t.Helper()
 	ready := filepath.Join(t.TempDir(), "addr")
 	cmd := a.ns.Command(ctx, filepath.Join(binDir, "kperf-agent"), "--listen", a.addr(), "--insecure", "--ready-file", ready)
-	var log syncBuffer
-	cmd.Stdout, cmd.Stderr = &log, &log
+	log := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start agent in %s: %v", a.ns.Name, err)
 	}
@@ -331,6 +312,7 @@ func startAgentIn(ctx context.Context, t *testing.T, a mhAgent) {
 	t.Cleanup(func() {
 		cmd.Process.Kill()
 		<-exited
+		noPanic(t, "kperf-agent in "+a.ns.Name, log.String())
 		if t.Failed() {
 			t.Logf("agent %s log:\n%s", a.ns.Name, log.String())
 		}
@@ -344,6 +326,38 @@ func startAgentIn(ctx context.Context, t *testing.T, a mhAgent) {
 		b, err := os.ReadFile(ready)
 		return err == nil && strings.TrimSpace(string(b)) == a.addr()
 	})
+	return log
+}
+
+// netnsNetwork makes the network of a test that runs processes in network
+// namespaces: a bridge at bridge (an address/prefix) in the root namespace,
+// with every name starting with prefix. It skips the test when
+// KPERF_E2E_NETNS is unset (it needs root and ip). When the test ends the
+// network is removed, and nothing named with prefix may be left. The
+// context ends after 3 minutes or with the test.
+func netnsNetwork(t *testing.T, prefix, bridge string) (context.Context, *netns.Network) {
+	t.Helper()
+	if os.Getenv("KPERF_E2E_NETNS") == "" {
+		t.Skip("KPERF_E2E_NETNS is not set; scripts/test sets it (needs root and ip)")
+	}
+	if err := netns.Check(); err != nil {
+		t.Fatalf("KPERF_E2E_NETNS is set, but: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	t.Cleanup(cancel)
+	nw, err := netns.New(ctx, prefix, netip.MustParsePrefix(bridge))
+	if err != nil {
+		t.Fatalf("network: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := nw.Close(); err != nil {
+			t.Errorf("close network: %v", err)
+		}
+		if left, err := netns.Leftovers(context.Background(), prefix); err != nil || len(left) > 0 {
+			t.Errorf("left behind: %q, %v", left, err)
+		}
+	})
+	return ctx, nw
 }
 
 // runIn runs kperf-controller in namespace ns with Go's own resolver

@@ -3,19 +3,14 @@
 package e2e
 
 import (
-	"context"
 	"fmt"
 	"net/netip"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/kperf/kperf/internal/netns"
 )
 
 // The cut-off test's network: a bridge at 10.215.0.1 in the root namespace
@@ -33,23 +28,7 @@ const (
 // The cut-off agent must stop on its own when its lease expires: once its
 // link is back it is ready for the next run, and the topic does not grow.
 func TestAgentCutOffMidRun(t *testing.T) {
-	if os.Getenv("KPERF_E2E_NETNS") == "" {
-		t.Skip("KPERF_E2E_NETNS is not set; scripts/test sets it (needs root and ip)")
-	}
-	if err := netns.Check(); err != nil {
-		t.Fatalf("KPERF_E2E_NETNS is set, but: %v", err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	t.Cleanup(cancel)
-	nw, err := netns.New(ctx, nfPrefix, netip.MustParsePrefix(nfBridge))
-	if err != nil {
-		t.Fatalf("network: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := nw.Close(); err != nil {
-			t.Errorf("close network: %v", err)
-		}
-	})
+	ctx, nw := netnsNetwork(t, nfPrefix, nfBridge)
 	var agents []mhAgent
 	for i := 1; i <= 3; i++ {
 		ns, err := nw.Add(ctx, fmt.Sprintf("a%d", i), netip.AddrFrom4([4]byte{10, 215, 0, byte(10 + i)}))
@@ -61,7 +40,7 @@ func TestAgentCutOffMidRun(t *testing.T) {
 	k := startKafka(t, "netfault-kafka", nw.Addr().String())
 	logs := make([]*syncBuffer, len(agents))
 	for i, a := range agents {
-		logs[i] = startAgentLogged(ctx, t, a)
+		logs[i] = startAgentIn(ctx, t, a)
 	}
 
 	topic, out := topicName(t), t.TempDir()
@@ -152,39 +131,6 @@ func TestAgentCutOffMidRun(t *testing.T) {
 
 // letGo is the agent's log of records it gave up when its lease expired.
 var letGo = regexp.MustCompile(`let go of (\d+) records in flight`)
-
-// startAgentLogged starts kperf-agent in a's namespace like startAgentIn
-// and returns its log.
-func startAgentLogged(ctx context.Context, t *testing.T, a mhAgent) *syncBuffer {
-	t.Helper()
-	ready := filepath.Join(t.TempDir(), "addr")
-	cmd := a.ns.Command(ctx, filepath.Join(binDir, "kperf-agent"), "--listen", a.addr(), "--insecure", "--ready-file", ready)
-	log := &syncBuffer{}
-	cmd.Stdout, cmd.Stderr = log, log
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start agent in %s: %v", a.ns.Name, err)
-	}
-	exited := make(chan struct{})
-	go func() { cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		<-exited
-		noPanic(t, "kperf-agent in "+a.ns.Name, log.String())
-		if t.Failed() {
-			t.Logf("agent %s log:\n%s", a.ns.Name, log.String())
-		}
-	})
-	waitFor(t, 10*time.Second, "agent in "+a.ns.Name, func() bool {
-		select {
-		case <-exited:
-			t.Fatalf("agent in %s exited: %s", a.ns.Name, log.String())
-		default:
-		}
-		b, err := os.ReadFile(ready)
-		return err == nil && strings.TrimSpace(string(b)) == a.addr()
-	})
-	return log
-}
 
 // logTime is the time at the start of an hclog line.
 var logTime = regexp.MustCompile(`^(\d{4}-\d\d-\d\dT\S+) `)
