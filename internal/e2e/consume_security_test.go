@@ -66,8 +66,9 @@ func TestSecureConsumers(t *testing.T) {
 }
 
 // checkNoSecretText fails when the password or the client's private key
-// shows in a command's output or results.
-func checkNoSecretText(t *testing.T, c *secureCluster, out string, r controllerResult) {
+// shows in a command's output or results. It returns the texts it read:
+// "stdout", "stderr" and each results file by its path in out.
+func checkNoSecretText(t *testing.T, c *secureCluster, out string, r controllerResult) map[string]string {
 	t.Helper()
 	key := strings.Split(strings.TrimSpace(c.read(t, "client-key.pem")), "\n")[1] // a line of the key's base64
 	texts := map[string]string{"stdout": r.stdout, "stderr": r.stderr}
@@ -87,6 +88,7 @@ func checkNoSecretText(t *testing.T, c *secureCluster, out string, r controllerR
 			t.Errorf("%s shows the SASL password or the client key", name)
 		}
 	}
+	return texts
 }
 
 // checkConsumerPropsRedacted checks that summary.json keeps the security

@@ -12,7 +12,6 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
-	"io/fs"
 	"math/big"
 	"os"
 	"path/filepath"
@@ -184,24 +183,7 @@ func TestSecureListeners(t *testing.T) {
 // the secret properties, redacted.
 func checkNoSecrets(t *testing.T, c *secureCluster, out string, r controllerResult) {
 	t.Helper()
-	key := strings.Split(strings.TrimSpace(c.read(t, "client-key.pem")), "\n")[1] // a line of the key's base64
-	texts := map[string]string{"stdout": r.stdout, "stderr": r.stderr}
-	err := filepath.WalkDir(out, func(path string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		b, err := os.ReadFile(path)
-		texts[strings.TrimPrefix(path, out+"/")] = string(b)
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for name, text := range texts {
-		if strings.Contains(text, c.password) || strings.Contains(text, key) {
-			t.Errorf("%s shows the SASL password or the client key", name)
-		}
-	}
+	texts := checkNoSecretText(t, c, out, r)
 	var rec struct {
 		Plan struct {
 			ProducerProps map[string]string `json:"producerProps"`
