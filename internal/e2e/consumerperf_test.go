@@ -57,7 +57,11 @@ func parseConsumerPerf(t *testing.T, who, out string, detailed bool) consumerPer
 	return p
 }
 
-func javaConsumerPerf(t *testing.T, args ...string) (string, bool) {
+// javaTool runs the Java tool class (e.g.
+// org.apache.kafka.tools.ConsumerPerformance) from the Kafka jars
+// scripts/kafka uses, with args, and returns its stdout. The test fails
+// when the tool does; ok is false when there is no java on PATH.
+func javaTool(t *testing.T, class string, args ...string) (stdout string, ok bool) {
 	t.Helper()
 	java, err := exec.LookPath("java")
 	if err != nil {
@@ -69,13 +73,13 @@ func javaConsumerPerf(t *testing.T, args ...string) (string, bool) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, java, append([]string{"-cp", strings.TrimSpace(string(cp)), "org.apache.kafka.tools.ConsumerPerformance"}, args...)...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	cmd := exec.CommandContext(ctx, java, append([]string{"-cp", strings.TrimSpace(string(cp)), class}, args...)...)
+	var out, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &stderr
 	if err := cmd.Run(); err != nil {
-		t.Fatalf("java tool: %v\nstdout:\n%s\nstderr:\n%s", err, stdout.String(), stderr.String())
+		t.Fatalf("java tool: %v\nstdout:\n%s\nstderr:\n%s", err, out.String(), stderr.String())
 	}
-	return stdout.String(), true
+	return out.String(), true
 }
 
 // TestConsumerPerfTestMatchesJavaTool fills a topic, then runs the real
@@ -104,7 +108,7 @@ func TestConsumerPerfTestMatchesJavaTool(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			args := append([]string{"--bootstrap-server", brokers, "--topic", topic}, tc.args...)
 			var outs []consumerPerfOut
-			if out, ok := javaConsumerPerf(t, args...); ok {
+			if out, ok := javaTool(t, "org.apache.kafka.tools.ConsumerPerformance", args...); ok {
 				outs = append(outs, parseConsumerPerf(t, "java", out, tc.detailed))
 			} else {
 				t.Log("no java on PATH: checking kperf against the expected header only")

@@ -3,9 +3,7 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
-	"os/exec"
 	"regexp"
 	"strconv"
 	"strings"
@@ -50,23 +48,11 @@ func TestPerfTestMatchesJavaTool(t *testing.T) {
 		"--command-property", "bootstrap.servers=" + brokers, "acks=1"}
 
 	t.Run("java", func(t *testing.T) {
-		java, err := exec.LookPath("java")
-		if err != nil {
+		out, ok := javaTool(t, "org.apache.kafka.tools.ProducerPerformance", args...)
+		if !ok {
 			t.Skip("no java on PATH")
 		}
-		cp, err := exec.Command("../../scripts/kafka", "classpath").Output()
-		if err != nil {
-			t.Skipf("scripts/kafka classpath: %v", err)
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, java, append([]string{"-cp", strings.TrimSpace(string(cp)), "org.apache.kafka.tools.ProducerPerformance"}, args...)...)
-		var stdout, stderr bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &stdout, &stderr
-		if err := cmd.Run(); err != nil {
-			t.Fatalf("java tool: %v\nstdout:\n%s\nstderr:\n%s", err, stdout.String(), stderr.String())
-		}
-		if n := parsePerfOutput(t, "java", stdout.String()); n != 2000 {
+		if n := parsePerfOutput(t, "java", out); n != 2000 {
 			t.Errorf("java tool's final line counts %d records, want 2000", n)
 		}
 	})
