@@ -8,10 +8,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -45,20 +43,7 @@ func TestBrokerDeathEndsTheRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, 30*time.Second, "records on the broker", func() bool { return strings.Count(stdout.String(), "records sent") >= 2 })
-	pids, _ := filepath.Glob(filepath.Join(run, "pids", "node-*.pid"))
-	if len(pids) == 0 {
-		t.Fatalf("no broker pid files under %s/pids", run)
-	}
-	for _, p := range pids {
-		b, _ := os.ReadFile(p)
-		pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-		if err != nil {
-			t.Fatalf("pid file %s: %v", p, err)
-		}
-		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
-			t.Fatalf("kill broker %d: %v", pid, err)
-		}
-	}
+	(&kafkaCluster{run: run}).kill(t)
 	killed := time.Now()
 	waited := make(chan error, 1)
 	go func() { waited <- cmd.Wait() }()

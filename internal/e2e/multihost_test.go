@@ -100,7 +100,10 @@ func TestMultiHost(t *testing.T) {
 	}
 	netReady := time.Since(began)
 
-	bootstrap := startKafkaOn(t, nw.Addr().String())
+	bootstrap := startKafka(t, mhPrefix+"-kafka", nw.Addr().String()).bootstrap
+	if !strings.HasPrefix(bootstrap, nw.Addr().String()+":") {
+		t.Fatalf("scripts/kafka up: bootstrap %q is not on %s", bootstrap, nw.Addr())
+	}
 	kafkaReady := time.Since(began)
 
 	for _, a := range agents {
@@ -252,45 +255,6 @@ func mapAgents(as []mhAgent, f func(mhAgent) string) []string {
 		out[i] = f(a)
 	}
 	return out
-}
-
-// startKafkaOn starts a one-broker cluster of its own listening and
-// advertising on host and returns its bootstrap address. Its run
-// directory is fixed, so a broker a crashed run left is stopped first.
-func startKafkaOn(t *testing.T, host string) string {
-	t.Helper()
-	run := filepath.Join(os.TempDir(), "kperf-e2e-"+mhPrefix+"-kafka")
-	kafka := func(args ...string) *exec.Cmd {
-		cmd := exec.Command("../../scripts/kafka", args...)
-		cmd.Env = append(os.Environ(), "KPERF_KAFKA_RUN="+run, "KPERF_KAFKA_HOST="+host, "KPERF_KAFKA_HEAP=-Xms256m -Xmx512m")
-		return cmd
-	}
-	if out, err := kafka("down").CombinedOutput(); err != nil {
-		t.Fatalf("scripts/kafka down (a crashed run's broker): %v\n%s", err, out)
-	}
-	up := kafka("up")
-	var stderr strings.Builder
-	up.Stderr = &stderr
-	out, err := up.Output()
-	if err != nil {
-		t.Fatalf("scripts/kafka up on %s: %v\n%s", host, err, stderr.String())
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			logs, _ := kafka("logs", "40").CombinedOutput()
-			t.Logf("broker logs:\n%s", logs)
-		}
-		if out, err := kafka("down").CombinedOutput(); err != nil {
-			t.Errorf("scripts/kafka down: %v\n%s", err, out)
-		}
-		os.RemoveAll(run)
-	})
-	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
-	bootstrap := lines[len(lines)-1]
-	if !strings.HasPrefix(bootstrap, host+":") {
-		t.Fatalf("scripts/kafka up: bootstrap %q is not on %s", bootstrap, host)
-	}
-	return bootstrap
 }
 
 // startAgentIn starts kperf-agent in a's namespace on its address and
