@@ -20,16 +20,7 @@ func TestClockProbeEcho(t *testing.T) {
 	broker := startBroker(t, "t")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	stream, err := client.Run(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := stream.Send(prepareMsg(assignment(broker))); err != nil {
-		t.Fatal(err)
-	}
-	if m, err := stream.Recv(); err != nil || m.GetReady() == nil {
-		t.Fatalf("want Ready, got %v, %v", m, err)
-	}
+	stream := prepared(ctx, t, client, assignment(broker))
 	for range 3 {
 		t0 := time.Now().UnixNano()
 		if err := stream.Send(&kperfv1.RunRequest{Msg: &kperfv1.RunRequest_ClockProbe{ClockProbe: &kperfv1.ClockProbe{SentUnixNano: t0}}}); err != nil {
@@ -88,20 +79,11 @@ func TestConsumersAloneStopWhenIdle(t *testing.T) {
 	broker := startBroker(t, "t")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	stream, err := client.Run(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
 	a := assignment(broker)
 	a.Workers, a.DurationNs = nil, 0
 	a.Consumer = &kperfv1.ConsumerAssignment{Workers: 1, GroupId: "g", IdleTimeoutNs: int64(500 * time.Millisecond), JoinAtStart: true,
 		ConsumerProps: map[string]string{"auto.offset.reset": "earliest"}}
-	if err := stream.Send(prepareMsg(a)); err != nil {
-		t.Fatal(err)
-	}
-	if m, err := stream.Recv(); err != nil || m.GetReady() == nil {
-		t.Fatalf("want Ready, got %v, %v", m, err)
-	}
+	stream := prepared(ctx, t, client, a)
 	if err := stream.Send(&kperfv1.RunRequest{Msg: &kperfv1.RunRequest_Start{Start: &kperfv1.Start{AtUnixNano: time.Now().UnixNano()}}}); err != nil {
 		t.Fatal(err)
 	}

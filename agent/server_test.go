@@ -65,6 +65,23 @@ func assignment(broker string) *kperfv1.Assignment {
 	}
 }
 
+// prepared opens a Run stream on client, prepares a on it and waits for
+// Ready.
+func prepared(ctx context.Context, t *testing.T, client kperfv1.AgentServiceClient, a *kperfv1.Assignment) kperfv1.AgentService_RunClient {
+	t.Helper()
+	stream, err := client.Run(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := stream.Send(prepareMsg(a)); err != nil {
+		t.Fatal(err)
+	}
+	if m, err := stream.Recv(); err != nil || m.GetReady() == nil {
+		t.Fatalf("want Ready, got %v, %v", m, err)
+	}
+	return stream
+}
+
 func prepareMsg(a *kperfv1.Assignment) *kperfv1.RunRequest {
 	return &kperfv1.RunRequest{Msg: &kperfv1.RunRequest_Prepare{Prepare: &kperfv1.Prepare{RunId: "test", ProtocolVersion: ProtocolVersion, Assignment: a}}}
 }
@@ -76,16 +93,7 @@ func TestLeaseExpiryStopsTheRun(t *testing.T) {
 	broker := startBroker(t, "t")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	stream, err := client.Run(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := stream.Send(prepareMsg(assignment(broker))); err != nil {
-		t.Fatal(err)
-	}
-	if m, err := stream.Recv(); err != nil || m.GetReady() == nil {
-		t.Fatalf("want Ready, got %v, %v", m, err)
-	}
+	stream := prepared(ctx, t, client, assignment(broker))
 	began := time.Now()
 	stream.Send(&kperfv1.RunRequest{Msg: &kperfv1.RunRequest_Start{Start: &kperfv1.Start{AtUnixNano: time.Now().UnixNano()}}})
 	var intervals int
@@ -204,16 +212,7 @@ func runToFinal(t *testing.T, client kperfv1.AgentServiceClient, a *kperfv1.Assi
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	stream, err := client.Run(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := stream.Send(prepareMsg(a)); err != nil {
-		t.Fatal(err)
-	}
-	if m, err := stream.Recv(); err != nil || m.GetReady() == nil {
-		t.Fatalf("want Ready, got %v, %v", m, err)
-	}
+	stream := prepared(ctx, t, client, a)
 	stream.Send(&kperfv1.RunRequest{Msg: &kperfv1.RunRequest_Start{Start: &kperfv1.Start{AtUnixNano: time.Now().UnixNano()}}})
 	// Keep the lease.
 	go func() {

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -101,23 +100,23 @@ func (s *Settings) set(k, v string) error {
 	var err error
 	var n int
 	ms := func(lo, hi int) time.Duration {
-		n, err = intIn(v, lo, hi)
+		n, err = props.IntIn(v, lo, hi)
 		return time.Duration(n) * time.Millisecond
 	}
 	switch k {
 	case "fetch.min.bytes":
-		n, err = intIn(v, 1, 1<<30)
+		n, err = props.IntIn(v, 1, 1<<30)
 		s.FetchMinBytes = int32(n)
 	case "fetch.max.bytes":
-		n, err = intIn(v, 1024, 1<<30)
+		n, err = props.IntIn(v, 1024, 1<<30)
 		s.FetchMaxBytes = int32(n)
 	case "max.partition.fetch.bytes":
-		n, err = intIn(v, 1, 1<<30)
+		n, err = props.IntIn(v, 1, 1<<30)
 		s.PartitionFetchBytes = int32(n)
 	case "fetch.max.wait.ms":
 		s.MaxWait = ms(0, 60_000)
 	case "max.poll.records":
-		s.MaxPollRecords, err = intIn(v, 1, 1<<20)
+		s.MaxPollRecords, err = props.IntIn(v, 1, 1<<20)
 	case "auto.offset.reset":
 		switch v {
 		case "earliest":
@@ -152,15 +151,4 @@ func (s *Settings) set(k, v string) error {
 		return fmt.Errorf("unknown property (supported: %s, and security.protocol, sasl.*, ssl.*)", strings.Join(Known(), ", "))
 	}
 	return err
-}
-
-func intIn(v string, lo, hi int) (int, error) {
-	n, err := strconv.Atoi(v)
-	if err != nil {
-		return 0, fmt.Errorf("not an integer")
-	}
-	if n < lo || n > hi {
-		return 0, fmt.Errorf("want %d..%d", lo, hi)
-	}
-	return n, nil
 }
