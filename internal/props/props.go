@@ -192,10 +192,10 @@ func (p *Producer) set(k, v string) error {
 			return fmt.Errorf("want 0, 1, all or -1")
 		}
 	case "batch.size":
-		p.BatchBytes, err = intIn(v, 1, 1<<30)
+		p.BatchBytes, err = IntIn(v, 1, 1<<30)
 	case "linger.ms":
 		var ms int
-		ms, err = intIn(v, 0, 60_000)
+		ms, err = IntIn(v, 0, 60_000)
 		p.Linger = time.Duration(ms) * time.Millisecond
 	case "compression.type":
 		if !slices.Contains(compressions, v) {
@@ -205,18 +205,18 @@ func (p *Producer) set(k, v string) error {
 	case "enable.idempotence":
 		p.Idempotent, err = strconv.ParseBool(v)
 	case "max.in.flight.requests.per.connection":
-		p.MaxInFlight, err = intIn(v, 1, 1000)
+		p.MaxInFlight, err = IntIn(v, 1, 1000)
 	case "retries":
-		p.Retries, err = intIn(v, 0, 1<<31-1)
+		p.Retries, err = IntIn(v, 0, 1<<31-1)
 	case "buffer.memory":
 		var n int
-		n, err = intIn(v, 1024, 1<<40)
+		n, err = IntIn(v, 1024, 1<<40)
 		p.BufferBytes = int64(n)
 	case "max.request.size":
-		p.MaxRequestBytes, err = intIn(v, 1, 1<<30)
+		p.MaxRequestBytes, err = IntIn(v, 1, 1<<30)
 	case "request.timeout.ms":
 		var ms int
-		ms, err = intIn(v, 1, 3_600_000)
+		ms, err = IntIn(v, 1, 3_600_000)
 		p.RequestTimeout = time.Duration(ms) * time.Millisecond
 	case "client.id":
 		if v == "" {
@@ -228,7 +228,9 @@ func (p *Producer) set(k, v string) error {
 	return err
 }
 
-func intIn(v string, lo, hi int) (int, error) {
+// IntIn parses the integer value v of a property, which must be in
+// lo..hi; the error says which of the two it is not.
+func IntIn(v string, lo, hi int) (int, error) {
 	n, err := strconv.Atoi(v)
 	if err != nil {
 		return 0, fmt.Errorf("not an integer")
