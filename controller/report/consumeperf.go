@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -203,7 +202,7 @@ func PrintConsumeMetrics(w io.Writer, c *Consume) {
 	if c == nil {
 		return
 	}
-	m := map[string]float64{
+	m := map[string]any{
 		"kperf:records-consumed:{}":         float64(c.Records),
 		"kperf:bytes-consumed:{}":           float64(c.Bytes),
 		"kperf:fetches:{}":                  float64(c.Fetches),
@@ -222,15 +221,5 @@ func PrintConsumeMetrics(w io.Writer, c *Consume) {
 		"kperf:consume-check-duplicates:{}": float64(c.Check.Duplicates),
 		"kperf:clock-uncertainty-ms:{}":     c.Clock.UncertaintyMs,
 	}
-	names := make([]string, 0, len(m))
-	width := len("Metric Name")
-	for n := range m {
-		names = append(names, n)
-		width = max(width, len(n))
-	}
-	sort.Strings(names)
-	fmt.Fprintf(w, "\n%-*s   %s\n", width, "Metric Name", "Value")
-	for _, n := range names {
-		fmt.Fprintf(w, "%-*s : %.3f\n", width, n, m[n])
-	}
+	printMetricTable(w, m)
 }

@@ -314,6 +314,13 @@ func PrintMetrics(w io.Writer, s *Summary) {
 	for kind, n := range s.Errors {
 		m["kperf:record-errors:{error="+kind+"}"] = n
 	}
+	printMetricTable(w, m)
+}
+
+// printMetricTable prints m as the Java tools' --print-metrics table:
+// "name : value" lines sorted by name under a header, floats with three
+// decimals.
+func printMetricTable(w io.Writer, m map[string]any) {
 	names := make([]string, 0, len(m))
 	width := len("Metric Name")
 	for n := range m {
