@@ -2,7 +2,6 @@ package metrics
 
 import (
 	"context"
-	"net"
 	"strings"
 	"testing"
 
@@ -26,13 +25,7 @@ func TestControllerConsumeMetrics(t *testing.T) {
 	defer cluster.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- agent.Serve(ctx, lis, agent.New()) }()
-	t.Cleanup(func() { cancel(); <-done })
+	agentAddr := serveAgent(ctx, cancel, t, agent.New())
 	mon := controller.NewMonitor()
 	ctlMetrics := startMetrics(t, func(ctx context.Context, f *Flags) (*Server, error) {
 		return StartController(ctx, f, mon, hclog.NewNullLogger())
@@ -42,7 +35,7 @@ func TestControllerConsumeMetrics(t *testing.T) {
 		NumRecords: proto.Int64(2000), Throughput: proto.Float64(2000), Interval: "200ms",
 		Consumer: &kperfv1.ConsumerPlan{IdleTimeout: "1s"},
 	}
-	s, err := controller.Run(ctx, spec, controller.Options{Agents: []string{lis.Addr().String()}, OutDir: t.TempDir(), Monitor: mon})
+	s, err := controller.Run(ctx, spec, controller.Options{Agents: []string{agentAddr}, OutDir: t.TempDir(), Monitor: mon})
 	if err != nil {
 		t.Fatal(err)
 	}

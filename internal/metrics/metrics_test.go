@@ -80,6 +80,20 @@ func mustValue(t *testing.T, fams map[string]*dto.MetricFamily, name string, lab
 	return v
 }
 
+// serveAgent serves srv on loopback until ctx ends and returns its
+// address. When the test ends it cancels ctx and waits for the server.
+func serveAgent(ctx context.Context, cancel context.CancelFunc, t *testing.T, srv *agent.Server) string {
+	t.Helper()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- agent.Serve(ctx, lis, srv) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return lis.Addr().String()
+}
+
 // startMetrics serves a registry of cs on loopback until the test ends.
 func startMetrics(t *testing.T, start func(context.Context, *Flags) (*Server, error)) string {
 	t.Helper()
@@ -113,16 +127,10 @@ func TestScrapeDuringLocalRun(t *testing.T) {
 	var agentAddrs []string
 	metricsOf := map[string]string{} // agent gRPC address -> metrics address
 	for range 2 {
-		lis, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
 		srv := agent.New()
-		done := make(chan error, 1)
-		go func() { done <- agent.Serve(ctx, lis, srv) }()
-		t.Cleanup(func() { cancel(); <-done })
-		agentAddrs = append(agentAddrs, lis.Addr().String())
-		metricsOf[lis.Addr().String()] = startMetrics(t, func(ctx context.Context, f *Flags) (*Server, error) {
+		addr := serveAgent(ctx, cancel, t, srv)
+		agentAddrs = append(agentAddrs, addr)
+		metricsOf[addr] = startMetrics(t, func(ctx context.Context, f *Flags) (*Server, error) {
 			return StartAgent(ctx, f, srv, log)
 		})
 	}
