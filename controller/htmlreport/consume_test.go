@@ -56,16 +56,7 @@ func TestReportSweepConsumeColumns(t *testing.T) {
 	spec.Driver = "franz"
 	spec.Consumer = &kperfv1.ConsumerPlan{IdleTimeout: "1s"}
 	spec.Sweep = &kperfv1.Sweep{Axes: []*kperfv1.SweepAxis{{Key: "consumer-workers", Values: []string{"1", "2"}}}}
-	if _, err := controller.RunSweep(context.Background(), spec, controller.SweepOptions{
-		Options: controller.Options{Agents: env.Agents, OutDir: dir},
-	}); err != nil {
-		t.Fatalf("RunSweep: %v", err)
-	}
-	path, err := htmlreport.Write(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	page := readFile(t, path)
+	page := sweepReport(t, env, spec, dir)
 	for _, want := range []string{`<th class="num">consumed/s</th>`, `<th class="num">e2e p99 ms</th>`, "consumer-workers=2"} {
 		if !strings.Contains(page, want) {
 			t.Errorf("sweep report lacks %q", want)

@@ -52,6 +52,23 @@ func runInto(t *testing.T, env *local.Env, topic string) (string, *report.Summar
 	return dir, s
 }
 
+// sweepReport runs the sweep spec on env's agents into dir, writes its
+// report and returns the report page.
+func sweepReport(t *testing.T, env *local.Env, spec *kperfv1.TestPlan, dir string) string {
+	t.Helper()
+	if _, err := controller.RunSweep(context.Background(), spec, controller.SweepOptions{
+		Options: controller.Options{Agents: env.Agents, OutDir: dir},
+	}); err != nil {
+		t.Fatalf("RunSweep: %v", err)
+	}
+	path, err := htmlreport.Write(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := readFile(t, path)
+	return page
+}
+
 func readFile(t *testing.T, path string) string {
 	t.Helper()
 	b, err := os.ReadFile(path)
@@ -168,16 +185,7 @@ func TestReportSweep(t *testing.T) {
 	spec.NumRecords = proto.Int64(2000)
 	spec.Throughput = proto.Float64(-1)
 	spec.Sweep = &kperfv1.Sweep{Axes: []*kperfv1.SweepAxis{{Key: "agents", Values: []string{"1", "2"}}}}
-	if _, err := controller.RunSweep(context.Background(), spec, controller.SweepOptions{
-		Options: controller.Options{Agents: env.Agents, OutDir: dir},
-	}); err != nil {
-		t.Fatalf("RunSweep: %v", err)
-	}
-	path, err := htmlreport.Write(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	page := readFile(t, path)
+	page := sweepReport(t, env, spec, dir)
 	checkSelfContained(t, page)
 	for name, title := range map[string]string{
 		"throughput-vs-agents":                  "Throughput vs agents",
