@@ -3,13 +3,10 @@ package agent
 import (
 	"context"
 	"fmt"
-	"net"
 	"testing"
 	"time"
 
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
 	kperfv1 "github.com/kperf/kperf/api/proto/kperf/v1"
@@ -34,27 +31,13 @@ func waitState(t *testing.T, s *Server, want State) Status {
 // TestStatusFollowsARun checks the agent's Status through a run that the
 // controller stops, and after a rejected one.
 func TestStatusFollowsARun(t *testing.T) {
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := New()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- Serve(ctx, lis, srv) }()
-	defer func() { cancel(); <-done }()
-	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	client := kperfv1.NewAgentServiceClient(conn)
+	client, srv := startAgentServer(t)
 	broker := startBroker(t, "t")
 
 	if st := srv.Status(); st.State != StateIdle || st.Sent != 0 || len(st.Runs) != 0 {
 		t.Fatalf("new agent Status = %+v, want idle with nothing counted", st)
 	}
-	rctx, rcancel := context.WithTimeout(ctx, 30*time.Second)
+	rctx, rcancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer rcancel()
 	stream, err := client.Run(rctx)
 	if err != nil {
