@@ -56,11 +56,11 @@ var consumerPerfFlags = map[string]perfArg{
 // argOptional is an option whose value may be left out.
 const argOptional perfArg = argBool + 1
 
-// resolveOption finds the option a name means in flags: the exact name, or
-// an unambiguous prefix of one (jopt-simple's abbreviations).
-func resolveOption(flags map[string]perfArg, name string) (string, error) {
+// matchOption returns the options in flags that name may mean, sorted:
+// the exact name alone, else every option it is a prefix of.
+func matchOption(flags map[string]perfArg, name string) []string {
 	if _, ok := flags[name]; ok {
-		return name, nil
+		return []string{name}
 	}
 	var matches []string
 	for n := range flags {
@@ -69,6 +69,13 @@ func resolveOption(flags map[string]perfArg, name string) (string, error) {
 		}
 	}
 	slices.Sort(matches)
+	return matches
+}
+
+// resolveOption finds the option a name means in flags: the exact name, or
+// an unambiguous prefix of one (jopt-simple's abbreviations).
+func resolveOption(flags map[string]perfArg, name string) (string, error) {
+	matches := matchOption(flags, name)
 	switch len(matches) {
 	case 0:
 		return "", fmt.Errorf("%s is not a recognized option", name)

@@ -94,23 +94,14 @@ func looksLikeOption(a string) bool {
 // resolvePerfFlag finds the option a name means: an exact name, or an
 // unambiguous prefix of one (argparse4j's abbreviations).
 func resolvePerfFlag(name string) (string, error) {
-	if _, ok := perfFlags[name]; ok {
-		return name, nil
-	}
-	var matches []string
-	for n := range perfFlags {
-		if strings.HasPrefix(n, name) {
-			matches = append(matches, "--"+n)
-		}
-	}
-	slices.Sort(matches)
+	matches := matchOption(perfFlags, name)
 	switch len(matches) {
 	case 0:
 		return "", fmt.Errorf("unrecognized argument: --%s", name)
 	case 1:
-		return matches[0][2:], nil
+		return matches[0], nil
 	}
-	return "", fmt.Errorf("ambiguous option: --%s could match %s", name, strings.Join(matches, ", "))
+	return "", fmt.Errorf("ambiguous option: --%s could match --%s", name, strings.Join(matches, ", --"))
 }
 
 // ParsePerfTest reads kafka-producer-perf-test's arguments, as the Java tool
