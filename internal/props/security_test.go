@@ -1,16 +1,10 @@
 package props
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
 	"io"
-	"math/big"
 	"net"
 	"os"
 	"path/filepath"
@@ -19,52 +13,43 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/kperf/kperf/internal/testcert"
 )
 
-// testCA is a throwaway CA that signs certificates for tests.
+// testCA is a throwaway CA that signs certificates for tests, with its
+// certificate and those it issues as PEM text.
 type testCA struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-	pem  string
+	ca  *testcert.CA
+	pem string
 }
 
 func newTestCA(t *testing.T, name string) *testCA {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	ca, err := testcert.NewCA(t.TempDir(), name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	return &testCA{cert: cert, key: key, pem: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))}
+	return &testCA{ca: ca, pem: readText(t, ca.CertFile)}
 }
 
 // issue returns a PEM certificate and PEM PKCS#8 key for host names dns.
 func (ca *testCA) issue(t *testing.T, cn string, dns ...string) (certPEM, keyPEM string) {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	p, err := ca.ca.Issue(t.TempDir(), cn, dns...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: cn}, DNSNames: dns,
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
+	return readText(t, p.CertFile), readText(t, p.KeyFile)
+}
+
+func readText(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	kder, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})),
-		string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}))
+	return string(b)
 }
 
 func writeFile(t *testing.T, name, content string) string {
@@ -262,7 +247,9 @@ func handshake(t *testing.T, cfg *tls.Config, serverName, cert, key string, clie
 	if clientCA != nil {
 		scfg.ClientAuth = tls.RequireAndVerifyClientCert
 		scfg.ClientCAs = x509.NewCertPool()
-		scfg.ClientCAs.AddCert(clientCA.cert)
+		if !scfg.ClientCAs.AppendCertsFromPEM([]byte(clientCA.pem)) {
+			t.Fatal("client CA: no certificate in its PEM")
+		}
 	}
 	// Over loopback TCP, not net.Pipe: a failing side's alert must not
 	// block on an unbuffered write.
