@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -205,7 +206,16 @@ func (r *runner) run(ctx context.Context, stream kperfv1.AgentService_RunServer,
 			}
 		}()
 	}
-	go func() { r.wg.Wait(); close(producersDone); r.cons.wait(); close(done) }()
+	// When the producers finished: their last record completed (clients
+	// close after their records in flight), whatever the consumers do.
+	var producersEnd atomic.Int64
+	go func() {
+		r.wg.Wait()
+		producersEnd.Store(r.clock.Now())
+		close(producersDone)
+		r.cons.wait()
+		close(done)
+	}()
 	defer r.wg.Wait()
 
 	// Wait for the start, then say when it was.
@@ -296,7 +306,7 @@ func (r *runner) run(ctx context.Context, stream kperfv1.AgentService_RunServer,
 	log.Info("finished", "reason", reason, "acked", totals.Acked, "failed", totals.Failed)
 	return stream.Send(&kperfv1.RunResponse{Msg: &kperfv1.RunResponse_Final{Final: &kperfv1.Final{
 		Totals:      &kperfv1.Counters{Sent: r.sent(), Acked: totals.Acked, Failed: totals.Failed, BytesAcked: totals.BytesAcked, Errors: totals.Errors},
-		EndUnixNano: r.clock.Wall(r.clock.Now()),
+		EndUnixNano: r.clock.Wall(producersEnd.Load()),
 		Intervals:   seq,
 		Reason:      reason,
 		Consume:     r.cons.totals(),

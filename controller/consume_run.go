@@ -332,18 +332,18 @@ func (c *consumeRun) summary(start time.Time, intervals []report.Interval) *repo
 
 // partitionOffsets returns the topic's start or end offset per partition.
 func (a *admin) partitionOffsets(ctx context.Context, topic string, end bool) (map[int32]int64, error) {
-	ctx, cancel := context.WithTimeout(ctx, adminTimeout)
-	defer cancel()
 	var lo kadm.ListedOffsets
-	var err error
-	if end {
-		lo, err = a.adm.ListEndOffsets(ctx, topic)
-	} else {
-		lo, err = a.adm.ListStartOffsets(ctx, topic)
-	}
-	if err == nil {
-		err = lo.Error()
-	}
+	err := retryRetriable(ctx, func(ctx context.Context) (err error) {
+		if end {
+			lo, err = a.adm.ListEndOffsets(ctx, topic)
+		} else {
+			lo, err = a.adm.ListStartOffsets(ctx, topic)
+		}
+		if err == nil {
+			err = lo.Error()
+		}
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("offsets of %s: %w", topic, err)
 	}
@@ -431,12 +431,14 @@ func (c *consumeRun) pinStart(ctx context.Context, adm *admin, topic string) err
 	if c == nil || c.plan.Settings.Earliest || len(c.before) == 0 {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(ctx, adminTimeout)
-	defer cancel()
-	have, err := adm.adm.FetchOffsetsForTopics(ctx, c.group, topic)
-	if errors.Is(err, kerr.GroupIDNotFound) {
-		err = nil // a new group (some brokers say so rather than answer empty)
-	}
+	var have kadm.OffsetResponses
+	err := retryRetriable(ctx, func(ctx context.Context) (err error) {
+		have, err = adm.adm.FetchOffsetsForTopics(ctx, c.group, topic)
+		if errors.Is(err, kerr.GroupIDNotFound) {
+			err = nil // a new group (some brokers say so rather than answer empty)
+		}
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("offsets of group %s: %w", c.group, err)
 	}
@@ -453,10 +455,13 @@ func (c *consumeRun) pinStart(ctx context.Context, adm *admin, topic string) err
 	for p, at := range c.before {
 		os.Add(kadm.Offset{Topic: topic, Partition: p, At: at, LeaderEpoch: -1})
 	}
-	resp, err := adm.adm.CommitOffsets(ctx, c.group, os)
-	if err == nil {
-		err = resp.Error()
-	}
+	err = retryRetriable(ctx, func(ctx context.Context) error {
+		resp, err := adm.adm.CommitOffsets(ctx, c.group, os)
+		if err == nil {
+			err = resp.Error()
+		}
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("commit the start offsets of group %s: %w", c.group, err)
 	}

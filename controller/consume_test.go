@@ -1,13 +1,17 @@
 package controller
 
 import (
+	"context"
+	"io"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
 	"google.golang.org/protobuf/proto"
 
 	kperfv1 "github.com/kperf/kperf/api/proto/kperf/v1"
+	"github.com/kperf/kperf/controller/local"
 	"github.com/kperf/kperf/internal/hist"
 )
 
@@ -269,5 +273,30 @@ func TestConsumersTakeTheProducersSecurity(t *testing.T) {
 	}
 	if _, ok := p.Consume.Props["sasl.mechanism"]; ok || !p.Consume.Settings.Security.TLS() || !p.kafkaSecurity().TLS() {
 		t.Errorf("consumer props %v: want only their own SSL security, used by the controller too", p.Consume.Props)
+	}
+}
+
+// TestProducerRateWithConsumers: agents report intervals after their
+// producers finish while consumers drain and idle out; the producers'
+// rate is over the time they produced, not over those extra intervals.
+func TestProducerRateWithConsumers(t *testing.T) {
+	env, err := local.Start(2, true, "test", hclog.NewNullLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer env.Close()
+	spec := &kperfv1.TestPlan{
+		BootstrapServers: env.Bootstrap, Topic: "rate-with-consumers", Duration: "3s", Throughput: proto.Float64(2000),
+		RecordSize: proto.Int32(100), Interval: "1s", Consumer: &kperfv1.ConsumerPlan{Workers: proto.Int32(1), IdleTimeout: "2s"},
+	}
+	s, err := Run(context.Background(), spec, Options{Agents: env.Agents, OutDir: t.TempDir(), Stdout: io.Discard, Details: io.Discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Records != 6000 || s.RecordsPerSec < 1900 || s.RecordsPerSec > 2100 || s.DurationS > 3.2 {
+		t.Errorf("%d records in %.2fs = %.0f records/s; want 6000 at about 2000/s", s.Records, s.DurationS, s.RecordsPerSec)
+	}
+	if s.Intervals < 4 {
+		t.Errorf("%d intervals: the consumers should report past the producers' 3 s", s.Intervals)
 	}
 }

@@ -147,24 +147,31 @@ func allInSync(ps kadm.PartitionDetails) bool {
 // Kafka errors (a leader that moved, metadata not yet current on a new
 // topic) are retried until adminTimeout.
 func (a *admin) endOffsets(ctx context.Context, topic string) (int64, error) {
+	offsets, err := a.partitionOffsets(ctx, topic, true)
+	if err != nil {
+		return 0, err
+	}
+	var sum int64
+	for _, o := range offsets {
+		sum += o
+	}
+	return sum, nil
+}
+
+// retryRetriable calls f until it returns nil or an error Kafka does not
+// call retriable (a coordinator still loading, a leader moving), every
+// 100 ms, for at most adminTimeout.
+func retryRetriable(ctx context.Context, f func(context.Context) error) error {
 	ctx, cancel := context.WithTimeout(ctx, adminTimeout)
 	defer cancel()
 	for {
-		lo, err := a.adm.ListEndOffsets(ctx, topic)
-		if err == nil {
-			err = lo.Error()
-		}
-		if err == nil {
-			var sum int64
-			lo.Each(func(o kadm.ListedOffset) { sum += o.Offset })
-			return sum, nil
-		}
-		if !kerr.IsRetriable(err) {
-			return 0, fmt.Errorf("end offsets of %s: %w", topic, err)
+		err := f(ctx)
+		if err == nil || !kerr.IsRetriable(err) {
+			return err
 		}
 		select {
 		case <-ctx.Done():
-			return 0, fmt.Errorf("end offsets of %s after %v: %w", topic, adminTimeout, err)
+			return fmt.Errorf("still failing after %v: %w", adminTimeout, err)
 		case <-time.After(100 * time.Millisecond):
 		}
 	}

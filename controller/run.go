@@ -294,9 +294,12 @@ type run struct {
 	ack, service, delay, failures hist.Hist
 	hlog                          *report.Hlog
 	start                         time.Time
-	behind                        int
-	clamped                       int64
-	errors                        map[string]int64
+	// producersEnd is the latest time an agent's producers finished
+	// (Unix ns, agent clocks), from the finals.
+	producersEnd int64
+	behind       int
+	clamped      int64
+	errors       map[string]int64
 
 	adm  *admin
 	cons *consumeRun // nil without consumers
@@ -498,6 +501,7 @@ func (r *run) execute(ctx context.Context, assignments []*kperfv1.Assignment) (*
 				if a.Records != t.GetAcked() {
 					return nil, &AgentError{addr, fmt.Errorf("final count %d acked differs from its intervals' %d", t.GetAcked(), a.Records)}
 				}
+				r.producersEnd = max(r.producersEnd, f.GetEndUnixNano())
 				a.Records, a.Bytes, a.Failed, a.Sent, a.EndReason = t.GetAcked(), t.GetBytesAcked(), t.GetFailed(), t.GetSent(), f.GetReason()
 				ended[ev.agent] = true
 				r.cons.final(ev.agent, f.GetConsume())
@@ -646,6 +650,12 @@ func (r *run) summary(agents []report.Agent, started []int64, interrupted bool) 
 		if iv.Records > 0 {
 			end = max(end, int64(iv.EndS*1e9))
 		}
+	}
+	// With consumers the agents go on reporting after their producers
+	// finish, so the last window with acks can be a full interval that
+	// ends well after the last ack: end with the producers instead.
+	if pe := r.producersEnd - r.start.UnixNano(); r.producersEnd > 0 && pe > 0 && pe < end {
+		end = pe
 	}
 	lo, hi := int64(0), int64(0)
 	for i, a := range agents {

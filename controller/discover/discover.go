@@ -153,11 +153,15 @@ func WaitFor(ctx context.Context, spec string, expect int, timeout time.Duration
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	var ok, down []string // of the last check that the deadline did not cut short
+	var lookupErr error   // of the last lookup that the deadline did not cut short
 	for {
 		began := time.Now()
 		resolved, err := Resolve(ctx, spec, r)
 		if err != nil && expect == 0 {
 			return nil, err
+		}
+		if ctx.Err() == nil || lookupErr == nil {
+			lookupErr = err
 		}
 		if err == nil {
 			o, d := check(resolved, ready)
@@ -179,8 +183,8 @@ func WaitFor(ctx context.Context, spec string, expect int, timeout time.Duration
 			if len(down) > 0 {
 				msg += fmt.Sprintf(" (not answering: %v)", down)
 			}
-			if err != nil {
-				msg += "; last lookup: " + err.Error()
+			if lookupErr != nil {
+				msg += "; last lookup: " + lookupErr.Error()
 			}
 			return nil, errors.New(msg)
 		case <-wait.C:

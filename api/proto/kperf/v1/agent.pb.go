@@ -1769,7 +1769,8 @@ type Final struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Counters of the whole run on this agent.
 	Totals *Counters `protobuf:"bytes,1,opt,name=totals,proto3" json:"totals,omitempty"`
-	// Agent wall-clock time when the last record completed, Unix nanoseconds.
+	// Agent wall-clock time when its producers finished (their last record
+	// completed and their clients closed), Unix nanoseconds.
 	EndUnixNano int64 `protobuf:"varint,2,opt,name=end_unix_nano,json=endUnixNano,proto3" json:"end_unix_nano,omitempty"`
 	// Number of Interval messages sent.
 	Intervals int64 `protobuf:"varint,3,opt,name=intervals,proto3" json:"intervals,omitempty"`
