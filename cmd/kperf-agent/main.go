@@ -154,7 +154,9 @@ Flags:
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	srv := agent.New(agent.WithLogger(log), agent.WithLimits(limits), agent.WithVersion(version))
-	ms, err := metrics.StartAgent(ctx, mf, srv, log)
+	// Metrics stay up while a test drains after SIGTERM; they stop when
+	// the agent does.
+	ms, err := metrics.StartAgent(context.WithoutCancel(ctx), mf, srv, log)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "kperf-agent: %v\n", err)
 		return 1

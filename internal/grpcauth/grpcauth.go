@@ -52,18 +52,15 @@ func (s Server) Options() ([]grpc.ServerOption, error) {
 		if s.CertFile == "" || s.KeyFile == "" {
 			return nil, errors.New("--tls-cert and --tls-key go together")
 		}
-		cert, err := tls.LoadX509KeyPair(s.CertFile, s.KeyFile)
-		if err != nil {
+		// The files are watched: a rotated certificate or CA is used from
+		// the next connection on.
+		cfg, err := reloadingServerTLS(s.CertFile, s.KeyFile, s.ClientCAFile)
+		var ce *caError
+		switch {
+		case errors.As(err, &ce):
+			return nil, fmt.Errorf("--tls-ca: %w", err)
+		case err != nil:
 			return nil, fmt.Errorf("--tls-cert %s / --tls-key %s: %w", s.CertFile, s.KeyFile, err)
-		}
-		cfg := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-		if s.ClientCAFile != "" {
-			pool, err := loadPool(s.ClientCAFile)
-			if err != nil {
-				return nil, fmt.Errorf("--tls-ca: %w", err)
-			}
-			cfg.ClientCAs = pool
-			cfg.ClientAuth = tls.RequireAndVerifyClientCert
 		}
 		opts = append(opts, grpc.Creds(credentials.NewTLS(cfg)))
 	}
