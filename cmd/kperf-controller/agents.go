@@ -4,19 +4,26 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"net"
 	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/kperf/kperf/controller"
+	"github.com/kperf/kperf/controller/discover"
 )
 
-func agentsCmd(args []string) int {
+func agentsCmd(args []string) int { return agentsWith(args, net.DefaultResolver) }
+
+// agentsWith is the agents command resolving dns:/// and srv: entries
+// with r.
+func agentsWith(args []string, r discover.Resolver) int {
 	fs := flag.NewFlagSet("agents", flag.ContinueOnError)
 	agents := fs.String("agents", "", agentsUsage)
 	timeout := fs.Duration("dial-timeout", 10*time.Second, "give up on an unreachable agent after this long")
 	discovery := bindDiscoveryFlags(fs)
+	discovery.resolver = r
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: kperf-controller agents --agents host:port,...|dns:///name:port|srv:_service._proto.domain [--expect-agents N]\n\nLists each agent's version, host, cores and state; exits 1 if any is unreachable.\ndns:/// and srv: entries are resolved first; addresses whose agent does not answer are left out.\n\nFlags:\n")
 		fs.PrintDefaults()

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/kperf/kperf/agent"
+	"github.com/kperf/kperf/controller/discover"
 )
 
 // captureStdout runs f with os.Stdout redirected and returns what it wrote.
@@ -67,9 +68,10 @@ func (*localhostResolver) LookupIPAddr(_ context.Context, host string) ([]net.IP
 func TestAgentsDiscovery(t *testing.T) {
 	port := startAgent(t)
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	var resolver discover.Resolver = net.DefaultResolver
 	run := func(args ...string) (code int, stdout, stderr string) {
 		stderr = captureStderr(t, func() {
-			stdout = captureStdout(t, func() { code = agentsCmd(args) })
+			stdout = captureStdout(t, func() { code = agentsWith(args, resolver) })
 		})
 		return
 	}
@@ -91,9 +93,7 @@ func TestAgentsDiscovery(t *testing.T) {
 
 	// localhost also resolving to ::1, where no agent listens: that address
 	// is skipped with a note on stderr, and the command succeeds.
-	old := resolver
 	resolver = &localhostResolver{}
-	defer func() { resolver = old }()
 	code, out, errOut = run("--agents", fmt.Sprintf("dns:///localhost:%d", port), "--dial-timeout", "5s", "--expect-agents", "1")
 	if code != exitOK || !lists(out) || strings.Contains(out, "[::1]") ||
 		!strings.Contains(errOut, fmt.Sprintf("skipped agent [::1]:%d", port)) || !strings.Contains(errOut, "found 1 agents: "+addr) {

@@ -55,12 +55,15 @@ type discoveryFlags struct {
 	timeout  *time.Duration
 	sec      grpcauth.Client
 	dialOpts []grpc.DialOption // set by find
+	// resolver looks up dns:/// and srv: entries.
+	resolver discover.Resolver
 }
 
 func bindDiscoveryFlags(fs *flag.FlagSet) *discoveryFlags {
 	d := &discoveryFlags{
-		expect:  fs.Int("expect-agents", 0, "wait until at least N agents answer (re-resolving dns:/// and srv: entries)"),
-		timeout: fs.Duration("discovery-timeout", 2*time.Minute, "give up waiting for --expect-agents after this long"),
+		resolver: net.DefaultResolver,
+		expect:   fs.Int("expect-agents", 0, "wait until at least N agents answer (re-resolving dns:/// and srv: entries)"),
+		timeout:  fs.Duration("discovery-timeout", 2*time.Minute, "give up waiting for --expect-agents after this long"),
 	}
 	fs.StringVar(&d.sec.CAFile, "tls-ca", "", "reach agents over TLS, trusting these CAs (PEM)")
 	fs.StringVar(&d.sec.CertFile, "tls-cert", "", "client certificate (PEM) for agents that require one (mutual TLS)")
@@ -70,9 +73,6 @@ func bindDiscoveryFlags(fs *flag.FlagSet) *discoveryFlags {
 	fs.BoolVar(&d.sec.Insecure, "insecure", false, "allow --token-file without TLS (throwaway networks only)")
 	return d
 }
-
-// resolver looks up dns:/// and srv: entries; tests replace it.
-var resolver discover.Resolver = net.DefaultResolver
 
 // readyTimeout bounds one agent check while waiting for agents.
 const readyTimeout = 2 * time.Second
@@ -115,7 +115,7 @@ func (d *discoveryFlags) find(spec string, dialTimeout time.Duration) ([]string,
 		mu.Unlock()
 		return err == nil
 	}
-	addrs, err := discover.WaitFor(ctx, spec, expect, *d.timeout, resolver, ready)
+	addrs, err := discover.WaitFor(ctx, spec, expect, *d.timeout, d.resolver, ready)
 	if err != nil {
 		return nil, fail(err)
 	}
