@@ -71,33 +71,7 @@ func prepare(ctx context.Context, a *kperfv1.Assignment, settings props.Producer
 			return nil, err
 		}
 		w := producer.NewWorker(s, r.clock, sizes, outstanding)
-		var c producer.Client
-		var err error
-		switch a.GetDriver() {
-		case "", "sarama":
-			c, err = producer.NewSarama(producer.SaramaOptions{
-				Brokers:   a.GetBootstrapServers(),
-				Topic:     a.GetTopic(),
-				Settings:  settings,
-				Payloads:  payloads,
-				Seed:      a.GetSeed() + int64(a.GetAgentIndex())*1000 + int64(i),
-				Clock:     r.clock,
-				Completer: w,
-				Stamp:     a.GetStampRecords(),
-			})
-		case "franz":
-			c, err = producer.NewFranz(producer.FranzOptions{
-				Brokers:   a.GetBootstrapServers(),
-				Topic:     a.GetTopic(),
-				Settings:  settings,
-				Payloads:  payloads,
-				Clock:     r.clock,
-				Completer: w,
-				Stamp:     a.GetStampRecords(),
-			})
-		default:
-			err = fmt.Errorf("driver %q not supported", a.GetDriver())
-		}
+		c, err := connect(ctx, func() (producer.Client, error) { return newClient(a, i, settings, payloads, r.clock, w) })
 		if err != nil {
 			r.close()
 			return nil, fmt.Errorf("worker %d: %w", i, err)
@@ -116,6 +90,61 @@ func prepare(ctx context.Context, a *kperfv1.Assignment, settings props.Producer
 	}
 	log.Debug("workers ready", "outstanding_per_worker", outstanding, "payloads", len(payloads))
 	return r, nil
+}
+
+// newClient makes worker i's Kafka client for the assignment's driver.
+func newClient(a *kperfv1.Assignment, i int, settings props.Producer, payloads [][]byte, clock producer.Clock, w *producer.Worker) (producer.Client, error) {
+	switch a.GetDriver() {
+	case "", "sarama":
+		return producer.NewSarama(producer.SaramaOptions{
+			Brokers:   a.GetBootstrapServers(),
+			Topic:     a.GetTopic(),
+			Settings:  settings,
+			Payloads:  payloads,
+			Seed:      a.GetSeed() + int64(a.GetAgentIndex())*1000 + int64(i),
+			Clock:     clock,
+			Completer: w,
+			Stamp:     a.GetStampRecords(),
+		})
+	case "franz":
+		return producer.NewFranz(producer.FranzOptions{
+			Brokers:   a.GetBootstrapServers(),
+			Topic:     a.GetTopic(),
+			Settings:  settings,
+			Payloads:  payloads,
+			Clock:     clock,
+			Completer: w,
+			Stamp:     a.GetStampRecords(),
+		})
+	}
+	return nil, fmt.Errorf("driver %q not supported", a.GetDriver())
+}
+
+// connect runs a client constructor (the drivers' take no context: a
+// broker that accepts connections and never answers holds them for their
+// own timeouts) and gives up when ctx is done, so a controller that gives
+// up frees the agent at once. A client made after that is closed.
+func connect(ctx context.Context, newClient func() (producer.Client, error)) (producer.Client, error) {
+	type result struct {
+		c   producer.Client
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		c, err := newClient()
+		done <- result{c, err}
+	}()
+	select {
+	case r := <-done:
+		return r.c, r.err
+	case <-ctx.Done():
+		go func() {
+			if r := <-done; r.err == nil {
+				r.c.Close(context.Background())
+			}
+		}()
+		return nil, fmt.Errorf("connect to kafka: %w", context.Cause(ctx))
+	}
 }
 
 // maxOutstanding caps the records one worker keeps in flight.

@@ -272,3 +272,59 @@ func TestDrainEndsTheRunWithFinal(t *testing.T) {
 		t.Fatalf("run after drain: %v", err)
 	}
 }
+
+// TestControllerGivingUpDuringConnectFreesTheAgent: a broker address that
+// accepts connections and never answers holds the Kafka clients' dial; a
+// controller that gives up meanwhile frees the agent at once, not after
+// the clients' own timeouts.
+func TestControllerGivingUpDuringConnectFreesTheAgent(t *testing.T) {
+	silent, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	go func() {
+		for {
+			c, err := silent.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close() // hold it open, say nothing
+		}
+	}()
+	for _, driver := range []string{"sarama", "franz"} {
+		t.Run(driver, func(t *testing.T) {
+			client := startAgent(t)
+			ctx, cancel := context.WithCancel(context.Background())
+			stream, err := client.Run(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			a := assignment(silent.Addr().String())
+			a.Driver = driver
+			if err := stream.Send(prepareMsg(a)); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(500 * time.Millisecond)
+			if info, err := client.Info(context.Background(), &kperfv1.InfoRequest{}); err != nil || !info.GetBusy() {
+				t.Fatalf("while connecting: busy %v, %v; want busy", info.GetBusy(), err)
+			}
+			cancel()
+			began := time.Now()
+			for {
+				info, err := client.Info(context.Background(), &kperfv1.InfoRequest{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !info.GetBusy() {
+					break
+				}
+				if time.Since(began) > 3*time.Second {
+					t.Fatalf("agent still busy %v after the controller gave up", time.Since(began))
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			t.Logf("free %v after the controller gave up", time.Since(began).Round(time.Millisecond))
+		})
+	}
+}
