@@ -161,16 +161,6 @@ func (t *testFlags) parse(args []string) (code int, ok bool) {
 	return 0, true
 }
 
-// serveMetrics serves --metrics-addr (when given) until ctx is done or the
-// server is closed.
-func (t *testFlags) serveMetrics(ctx context.Context, log hclog.Logger) (*metrics.Server, int) {
-	ms, err := metrics.StartController(ctx, t.metrics, t.monitor, log)
-	if err != nil {
-		return nil, fail(err)
-	}
-	return ms, 0
-}
-
 // logger builds the root logger from --log-level; sarama logs at debug.
 func (t *testFlags) logger() (hclog.Logger, int) {
 	level := hclog.LevelFromString(*t.logLevel)
@@ -220,6 +210,25 @@ func (t *testFlags) checkAgents() (addrs []string, n int, code int) {
 	}
 	addrs, code = t.discovery.find(*t.agents, *t.dialTimeout)
 	return addrs, len(addrs), code
+}
+
+// begin starts what a test command runs in: the --local agents (see
+// startLocal), a context cancelled by SIGINT/SIGTERM (see signalContext)
+// and the metrics server. end undoes it; with a non-zero code there is
+// nothing to undo.
+func (t *testFlags) begin(spec *kperfv1.TestPlan, addrs []string, log hclog.Logger) (ctx context.Context, agents []string, end func(), code int) {
+	agents, stopLocal, code := t.startLocal(spec, addrs, log)
+	if code != 0 {
+		return nil, nil, nil, code
+	}
+	ctx, stop := signalContext()
+	ms, err := metrics.StartController(ctx, t.metrics, t.monitor, log)
+	if err != nil {
+		stop()
+		stopLocal()
+		return nil, nil, nil, fail(err)
+	}
+	return ctx, agents, func() { ms.Close(); stop(); stopLocal() }, 0
 }
 
 // startLocal starts --local N agents in this process (and a broker when

@@ -80,19 +80,11 @@ Flags (every plan key has one):
 			return fail(err)
 		}
 	}
-	addrs, stopLocal, code := tf.startLocal(spec, addrs, log)
+	ctx, addrs, end, code := tf.begin(spec, addrs, log)
 	if code != 0 {
 		return code
 	}
-	defer stopLocal()
-
-	ctx, stop := signalContext()
-	defer stop()
-	ms, code := tf.serveMetrics(ctx, log)
-	if code != 0 {
-		return code
-	}
-	defer ms.Close()
+	defer end()
 	defer reportAtEnd(out)()
 	// On a terminal a live line shows step, elapsed, ETA and rate; otherwise
 	// plain lines per step.

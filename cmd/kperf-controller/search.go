@@ -72,19 +72,11 @@ Flags:
 	if code != 0 {
 		return code
 	}
-	addrs, stopLocal, code := tf.startLocal(spec, addrs, log)
+	ctx, addrs, end, code := tf.begin(spec, addrs, log)
 	if code != 0 {
 		return code
 	}
-	defer stopLocal()
-
-	ctx, stop := signalContext()
-	defer stop()
-	ms, code := tf.serveMetrics(ctx, log)
-	if code != 0 {
-		return code
-	}
-	defer ms.Close()
+	defer end()
 	so.Options = tf.options(addrs, log)
 	res, err := controller.RunSearch(ctx, spec, so)
 	if errors.Is(err, controller.ErrNoPassingRate) {
