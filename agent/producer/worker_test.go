@@ -167,6 +167,19 @@ func (c *fakeClient) Close(context.Context) error {
 }
 
 // checkProblems fails t with what the client saw go wrong.
+// finish closes the client, checks it saw no problem, and returns what
+// the worker measured.
+func (c *fakeClient) finish(t *testing.T, w *Worker) Stats {
+	t.Helper()
+	if err := c.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var s Stats
+	w.Drain(&s)
+	c.checkProblems(t)
+	return s
+}
+
 func (c *fakeClient) checkProblems(t *testing.T) {
 	t.Helper()
 	for _, p := range c.problems {
@@ -216,12 +229,7 @@ func TestPacedWorkerSendsLimit(t *testing.T) {
 			start := clock.Now()
 			w.Run(context.Background(), start, 0)
 			ran := time.Duration(clock.Now() - start)
-			if err := c.Close(context.Background()); err != nil {
-				t.Fatal(err)
-			}
-			var s Stats
-			w.Drain(&s)
-			c.checkProblems(t)
+			s := c.finish(t, w)
 
 			if got := w.Sent(); got != limit {
 				t.Errorf("Sent() = %d, want %d", got, limit)
@@ -301,12 +309,7 @@ func TestUnlimitedWorkerSendsLimit(t *testing.T) {
 			c.sync, c.delay = mode.sync, mode.delay
 			c.start()
 			w.Run(context.Background(), clock.Now(), 0)
-			if err := c.Close(context.Background()); err != nil {
-				t.Fatal(err)
-			}
-			var s Stats
-			w.Drain(&s)
-			c.checkProblems(t)
+			s := c.finish(t, w)
 			if got := w.Sent(); got != limit {
 				t.Errorf("Sent() = %d, want %d", got, limit)
 			}
@@ -407,12 +410,7 @@ func TestWorkerCountsFailures(t *testing.T) {
 			c.sync, c.delay, c.fail = mode.sync, mode.delay, failOf
 			c.start()
 			w.Run(context.Background(), clock.Now(), 0)
-			if err := c.Close(context.Background()); err != nil {
-				t.Fatal(err)
-			}
-			var s Stats
-			w.Drain(&s)
-			c.checkProblems(t) // includes: no record comes back with Err still set
+			s := c.finish(t, w) // includes: no record comes back with Err still set
 
 			var wantBytes int64
 			for n := range int64(limit) {

@@ -39,26 +39,11 @@ func startSecureAgent(t *testing.T, sec grpcauth.Server) string {
 // each wrong one is refused with a line that says what is wrong.
 func TestAgentSecurity(t *testing.T) {
 	dir := t.TempDir()
-	ca, err := testcert.NewCA(dir, "ca")
-	if err != nil {
-		t.Fatal(err)
-	}
-	other, err := testcert.NewCA(dir, "other-ca")
-	if err != nil {
-		t.Fatal(err)
-	}
-	server, err := ca.Issue(dir, "agent", "127.0.0.1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	client, err := ca.Issue(dir, "controller")
-	if err != nil {
-		t.Fatal(err)
-	}
-	stranger, err := other.Issue(dir, "stranger")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ca := testcert.MustCA(t, dir, "ca")
+	other := testcert.MustCA(t, dir, "other-ca")
+	server := ca.MustIssue(t, dir, "agent", "127.0.0.1")
+	client := ca.MustIssue(t, dir, "controller")
+	stranger := other.MustIssue(t, dir, "stranger")
 	token := filepath.Join(dir, "token")
 	wrongToken := filepath.Join(dir, "wrong-token")
 	if err := os.WriteFile(token, []byte("s3cret-token\n"), 0o600); err != nil {

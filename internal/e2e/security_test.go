@@ -308,9 +308,6 @@ func (nopCompleter) Complete([]*producer.Record, int64) {}
 // has, as a PEM file.
 func writeOtherCA(t *testing.T) string {
 	t.Helper()
-	ca, err := testcert.NewCA(t.TempDir(), "other-ca")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ca := testcert.MustCA(t, t.TempDir(), "other-ca")
 	return ca.CertFile
 }

@@ -71,30 +71,12 @@ func replace(t *testing.T, to, from string) {
 // disk is used from the next connection on, without a restart.
 func TestRotatedFilesAreUsed(t *testing.T) {
 	dir := t.TempDir()
-	old, err := testcert.NewCA(dir, "old-ca")
-	if err != nil {
-		t.Fatal(err)
-	}
-	renewed, err := testcert.NewCA(dir, "new-ca")
-	if err != nil {
-		t.Fatal(err)
-	}
-	oldServer, err := old.Issue(dir, "old-agent", "127.0.0.1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	newServer, err := renewed.Issue(dir, "new-agent", "127.0.0.1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	oldClient, err := old.Issue(dir, "old-controller")
-	if err != nil {
-		t.Fatal(err)
-	}
-	newClient, err := renewed.Issue(dir, "new-controller")
-	if err != nil {
-		t.Fatal(err)
-	}
+	old := testcert.MustCA(t, dir, "old-ca")
+	renewed := testcert.MustCA(t, dir, "new-ca")
+	oldServer := old.MustIssue(t, dir, "old-agent", "127.0.0.1")
+	newServer := renewed.MustIssue(t, dir, "new-agent", "127.0.0.1")
+	oldClient := old.MustIssue(t, dir, "old-controller")
+	newClient := renewed.MustIssue(t, dir, "new-controller")
 	// The files the agent is pointed at.
 	cert, key, clientCA := dir+"/live.crt", dir+"/live.key", dir+"/live-ca.crt"
 	replace(t, cert, oldServer.CertFile)

@@ -26,10 +26,7 @@ type testCA struct {
 
 func newTestCA(t *testing.T, name string) *testCA {
 	t.Helper()
-	ca, err := testcert.NewCA(t.TempDir(), name)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ca := testcert.MustCA(t, t.TempDir(), name)
 	return &testCA{ca: ca, pem: readText(t, ca.CertFile)}
 }
 

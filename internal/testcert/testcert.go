@@ -14,6 +14,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"testing"
 	"time"
 )
 
@@ -110,4 +111,24 @@ func writePEM(path, kind string, der []byte) error {
 		return fmt.Errorf("testcert: %w", err)
 	}
 	return nil
+}
+
+// MustCA is NewCA for tests: a failure ends the test.
+func MustCA(t testing.TB, dir, name string) *CA {
+	t.Helper()
+	ca, err := NewCA(dir, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ca
+}
+
+// MustIssue is Issue for tests: a failure ends the test.
+func (ca *CA) MustIssue(t testing.TB, dir, name string, hosts ...string) Pair {
+	t.Helper()
+	p, err := ca.Issue(dir, name, hosts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
