@@ -161,6 +161,20 @@ func (t *testFlags) parse(args []string) (code int, ok bool) {
 	return 0, true
 }
 
+// load parses args, builds the logger and reads the plan: the first steps
+// of every command that runs tests.
+func (t *testFlags) load(args []string) (hclog.Logger, *kperfv1.TestPlan, int) {
+	if code, ok := t.parse(args); !ok {
+		return nil, nil, code
+	}
+	log, code := t.logger()
+	if code != 0 {
+		return nil, nil, code
+	}
+	spec, code := t.loadPlan()
+	return log, spec, code
+}
+
 // logger builds the root logger from --log-level; sarama logs at debug.
 func (t *testFlags) logger() (hclog.Logger, int) {
 	level := hclog.LevelFromString(*t.logLevel)

@@ -45,14 +45,7 @@ Flags (every plan key has one):
 `)
 		fs.PrintDefaults()
 	}
-	if code, ok := tf.parse(args); !ok {
-		return code
-	}
-	log, code := tf.logger()
-	if code != 0 {
-		return code
-	}
-	spec, code := tf.loadPlan()
+	log, spec, code := tf.load(args)
 	if code != 0 {
 		return code
 	}

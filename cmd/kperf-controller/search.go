@@ -40,14 +40,7 @@ Flags:
 `)
 		fs.PrintDefaults()
 	}
-	if code, ok := tf.parse(args); !ok {
-		return code
-	}
-	log, code := tf.logger()
-	if code != 0 {
-		return code
-	}
-	spec, code := tf.loadPlan()
+	log, spec, code := tf.load(args)
 	if code != 0 {
 		return code
 	}
